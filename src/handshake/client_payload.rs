@@ -1,0 +1,156 @@
+//! The few `ClientPayload` fields the proxy reads (SPEC §2.6).
+//!
+//! The proxy forwards the payload byte for byte, so this is a *view*: it is decoded
+//! from the original bytes, which are kept, and never re-encoded.
+
+use bytes::Bytes;
+use prost::Message;
+
+/// The fields of `ClientPayload` the proxy uses. Every other field is skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ClientPayloadFields {
+    /// The account's phone number; logged at debug level only.
+    #[prost(uint64, optional, tag = "1")]
+    pub username: Option<u64>,
+    /// Platform and app version, for the capability rules.
+    #[prost(message, optional, tag = "5")]
+    pub user_agent: Option<UserAgent>,
+    /// `INTEROP = 2`, `INTEROP_MSGR = 3`; checked against `auth.products`.
+    #[prost(int32, optional, tag = "20")]
+    pub product: Option<i32>,
+    /// The provider's account id and token.
+    #[prost(message, optional, tag = "38")]
+    pub interop_data: Option<InteropData>,
+}
+
+/// `UserAgent { platform = 1, app_version = 2 }`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserAgent {
+    /// `UserAgent.Platform` enum value.
+    #[prost(int32, optional, tag = "1")]
+    pub platform: Option<i32>,
+    /// The client's version.
+    #[prost(message, optional, tag = "2")]
+    pub app_version: Option<AppVersion>,
+}
+
+/// `AppVersion { primary..quaternary = 1..4 }`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AppVersion {
+    /// Major.
+    #[prost(uint32, optional, tag = "1")]
+    pub primary: Option<u32>,
+    /// Minor.
+    #[prost(uint32, optional, tag = "2")]
+    pub secondary: Option<u32>,
+    /// Patch.
+    #[prost(uint32, optional, tag = "3")]
+    pub tertiary: Option<u32>,
+    /// Build.
+    #[prost(uint32, optional, tag = "4")]
+    pub quaternary: Option<u32>,
+}
+
+impl AppVersion {
+    /// The version as four numbers, missing parts 0, for ordered comparison.
+    pub fn parts(&self) -> [u32; 4] {
+        [
+            self.primary.unwrap_or(0),
+            self.secondary.unwrap_or(0),
+            self.tertiary.unwrap_or(0),
+            self.quaternary.unwrap_or(0),
+        ]
+    }
+}
+
+/// `InteropData { account_id = 1, token = 2, enable_read_receipts = 3 }`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct InteropData {
+    /// The provider's account id; the JWT's `sub` must equal it in decimal.
+    #[prost(uint64, optional, tag = "1")]
+    pub account_id: Option<u64>,
+    /// The JWT.
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub token: Option<Vec<u8>>,
+    /// Passed through; the proxy does not act on it.
+    #[prost(bool, optional, tag = "3")]
+    pub enable_read_receipts: Option<bool>,
+}
+
+/// A received `ClientPayload`: its exact bytes and the fields read from them.
+#[derive(Clone)]
+pub struct ClientPayloadView {
+    /// The bytes as the client sent them; these go upstream unchanged.
+    raw: Bytes,
+    /// What the proxy reads.
+    fields: ClientPayloadFields,
+}
+
+impl ClientPayloadView {
+    /// Decodes the fields the proxy needs; the bytes are kept as they are.
+    pub fn parse(raw: Bytes) -> Result<Self, prost::DecodeError> {
+        let fields = ClientPayloadFields::decode(raw.as_ref())?;
+        Ok(Self { raw, fields })
+    }
+
+    /// The payload exactly as received.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The decoded fields.
+    pub fn fields(&self) -> &ClientPayloadFields {
+        &self.fields
+    }
+
+    /// The provider account id, if the client sent interop data.
+    pub fn account_id(&self) -> Option<u64> {
+        self.fields.interop_data.as_ref()?.account_id
+    }
+}
+
+impl std::fmt::Debug for ClientPayloadView {
+    /// Prints no field: the payload holds the user's phone number and token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientPayloadView")
+            .field("len", &self.raw.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_kept_in_raw_and_ignored_in_view() {
+        let fields = ClientPayloadFields {
+            username: Some(491234),
+            user_agent: Some(UserAgent {
+                platform: Some(1),
+                app_version: Some(AppVersion {
+                    primary: Some(2),
+                    secondary: Some(24),
+                    ..Default::default()
+                }),
+            }),
+            product: Some(2),
+            interop_data: Some(InteropData {
+                account_id: Some(77),
+                token: Some(b"tok".to_vec()),
+                enable_read_receipts: Some(true),
+            }),
+        };
+        let mut raw = fields.encode_to_vec();
+        // field 99, varint 5: unknown to us
+        raw.extend_from_slice(&[0x98, 0x06, 0x05]);
+        let view = ClientPayloadView::parse(Bytes::from(raw.clone())).unwrap();
+        assert_eq!(view.raw().as_ref(), &raw[..]);
+        assert_eq!(view.fields(), &fields);
+        assert_eq!(view.account_id(), Some(77));
+        assert_eq!(
+            view.fields().user_agent.as_ref().unwrap().app_version.as_ref().unwrap().parts(),
+            [2, 24, 0, 0]
+        );
+    }
+}

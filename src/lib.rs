@@ -1,0 +1,22 @@
+//! `interop-proxy`: a sidecar between a messaging provider's clients and the WhatsApp
+//! server, under the EU Digital Markets Act interoperability scheme.
+//!
+//! # Layout
+//!
+//! The modules follow a stanza's trip through the proxy:
+//!
+//! - [`transport`]: accept, PROXY v2, the `WA` preamble; dialling upstream.
+//! - [`codec`]: 24-bit length-prefixed frames.
+//! - [`handshake`]: the protobuf handshake messages and the `ClientPayload` view.
+//! - [`noise`]: the WhatsApp dialect of Noise (XX, IK, XXfallback), the transport
+//!   cipher, certificate chains.
+//! - [`stanza`]: the XML stanza parser with its limits, the opaque payload type, writer.
+//! - [`pipeline`]: the tower layers every stanza passes, per direction.
+//! - [`proxy`]: one session: the client half and the upstream half, joined.
+//! - [`admin`]: `/metrics`, `/live`, `/ready`.
+//! - [`app`]: wiring: listeners, pipeline, admin, drain.
+//! - [`sim`]: a reference WhatsApp-side server and client for tests, demo and benches.
+#![forbid(unsafe_code)]
+
+pub mod handshake;
+pub mod noise;
