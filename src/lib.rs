@@ -20,3 +20,7 @@
 
 pub mod handshake;
 pub mod noise;
+pub mod admin;
+pub mod config;
+pub mod metrics;
+pub mod stanza;

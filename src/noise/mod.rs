@@ -1,5 +1,10 @@
 //! The WhatsApp dialect of Noise (SPEC §2.4) on snow's primitives.
 
+pub mod cert;
+pub mod handshake;
 pub mod keys;
+pub mod symmetric;
+pub mod transport;
+pub mod xeddsa;
 
 pub use keys::{Keypair, SecretKey};
