@@ -10,9 +10,9 @@
 //! as its own [`CertError`] variant. Signatures are checked on the raw `details` bytes before
 //! those bytes are parsed.
 //!
-//! Absent integer fields read as protobuf's default 0, as the `GetX()` accessors of WhatsApp's
-//! own clients read them (an intermediate's `issuer_serial = 0` in particular may well be left
-//! out on the wire) — except `not_after`, which a certificate must carry: a missing expiry is
+//! Absent integer fields read as protobuf's default 0, the way generated `GetX()` accessors
+//! read them (an intermediate's `issuer_serial = 0` in particular may well be left out on the
+//! wire) — except `not_after`, which a certificate must carry: a missing expiry is
 //! reported as [`CertError::MissingField`] rather than read as "expired in 1970" or "never".
 //!
 //! [`verify_legacy`] handles the single-certificate format that servers of protocol 2.1 send.

@@ -8,8 +8,10 @@
 //! signature unchanged to `ed25519-dalek`. libsignal's signer — and therefore WhatsApp — does
 //! not negate the key to force sign 0; it stores the Edwards sign bit of the key in the top bit
 //! of `signature[63]` (a bit that is always clear in a reduced scalar `s`), and libsignal's
-//! verifier reads it back from there. The crate thus rejects about half of all real libsignal
-//! signatures (every key whose Edwards sign is 1), so it cannot verify what WhatsApp sends.
+//! verifier reads it back from there. The crate's verifier therefore rejects the signatures of
+//! every key whose Edwards sign is 1 (about half of all keys), so it cannot be trusted to verify
+//! what WhatsApp sends — the known-answer vectors in `tests/data` happen to have bit 0, which
+//! is why the round-trip test below insists on seeing both cases.
 //! It also pulls `rand` 0.10, `sha2` 0.11 and `ed25519-dalek`, duplicating versions this crate
 //! already depends on.
 //!
