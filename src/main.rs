@@ -1,1 +1,237 @@
-fn main(){}
+//! The `interop-proxy` binary: thin. Parse the command line, load the configuration
+//! (exit 64 on any problem, all listed), start the app, wait for a signal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine;
+use clap::{Parser, Subcommand};
+
+use interop_proxy::app::App;
+use interop_proxy::config::Config;
+use interop_proxy::noise::{cert, keys, Keypair};
+
+/// Exit status for bad configuration (sysexits `EX_USAGE`), as SPEC §6 asks.
+const EXIT_CONFIG: u8 = 64;
+
+/// The DMA interoperability sidecar between a provider's clients and WhatsApp.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (also `INTEROP_PROXY_CONFIG`).
+    #[arg(long, env = "INTEROP_PROXY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// What to do; without a subcommand, run the proxy.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a Curve25519 key pair: writes the private key file, prints the public key.
+    Keygen {
+        /// Where to write the private key (base64, mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issue a certificate chain for a Noise static key from a root key.
+    IssueChain {
+        /// The root's private key file.
+        #[arg(long)]
+        root: PathBuf,
+        /// The static key to certify: its private key file (the public key is derived).
+        #[arg(long, conflicts_with = "public")]
+        key: Option<PathBuf>,
+        /// Or the static public key itself, base64.
+        #[arg(long)]
+        public: Option<String>,
+        /// Validity in days from now.
+        #[arg(long, default_value_t = 90)]
+        days: u64,
+        /// Where to write the chain (base64 of `CertChain`), as `noise.cert_chain_file` wants.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the configuration and print the effective values.
+    CheckConfig,
+    /// Run the reference server, the proxy and a few clients on loopback; verify payloads.
+    Demo {
+        /// Number of simulated clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// How long they exchange messages.
+        #[arg(long, default_value = "3s")]
+        duration: humantime::Duration,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        None => run_proxy(cli.config),
+        Some(Command::Keygen { out }) => result(keygen(&out)),
+        Some(Command::IssueChain {
+            root,
+            key,
+            public,
+            days,
+            out,
+        }) => result(issue_chain(&root, key, public, days, &out)),
+        Some(Command::CheckConfig) => match load_config(cli.config) {
+            Ok(config) => {
+                println!("{config:#?}");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some(Command::Demo { clients, duration }) => result(demo(clients, duration.into())),
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` sets levels, `INTEROP_PROXY_LOG_FORMAT=json` switches to JSON.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("INTEROP_PROXY_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Loads the configuration or prints every problem and gives exit status 64.
+fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
+    Config::load(path.as_deref()).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Runs the proxy until SIGTERM or SIGINT, then drains.
+fn run_proxy(path: Option<PathBuf>) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(errors) = config.check_runnable() {
+        eprintln!("{errors}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let app = match App::bind(&config).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        tracing::info!(listen = %app.proxy_addr(), admin = %app.admin_addr(), "interop-proxy ready");
+        app.run(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Prints an error and fails, or succeeds.
+fn result(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `keygen`: a new key pair.
+fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
+    let pair = Keypair::generate();
+    write_private(out, pair.secret.to_file_text().as_bytes())?;
+    println!(
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(pair.public)
+    );
+    Ok(())
+}
+
+/// `issue-chain`: a chain for a static key, signed through a fresh intermediate.
+fn issue_chain(
+    root: &std::path::Path,
+    key: Option<PathBuf>,
+    public: Option<String>,
+    days: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let root = Keypair::read_file(root)?;
+    let leaf = match (key, public) {
+        (Some(path), _) => Keypair::read_file(&path)?.public,
+        (None, Some(text)) => keys::public_key_from_base64(&text).map_err(anyhow::Error::msg)?,
+        (None, None) => anyhow::bail!("give --key or --public"),
+    };
+    let now = interop_proxy::proxy::unix_now();
+    let chain = cert::issue_chain(
+        &root,
+        &leaf,
+        cert::Validity {
+            not_before: now.saturating_sub(300),
+            not_after: now + days * 86400,
+        },
+    );
+    std::fs::write(
+        out,
+        format!("{}\n", base64::engine::general_purpose::STANDARD.encode(chain)),
+    )?;
+    Ok(())
+}
+
+/// Writes a private key file readable by the owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+/// `demo`: the main job end to end on the embedded default.
+fn demo(clients: usize, duration: Duration) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let summary = runtime.block_on(interop_proxy::demo::run(clients, duration))?;
+    println!("interop-proxy demo: reference server <- proxy <- {} clients", summary.sessions);
+    println!("  sessions          {}", summary.sessions);
+    println!("  messages sent     {}", summary.sent);
+    println!("  payload bytes     {}", summary.payload_bytes);
+    println!("  verified payloads {} byte-identical", summary.verified);
+    println!("  lost or altered   {}", summary.mismatched);
+    println!(
+        "  rate              {:.0} messages/s over {:.1?}",
+        summary.sent as f64 / summary.elapsed.as_secs_f64(),
+        summary.elapsed
+    );
+    if summary.mismatched > 0 || summary.verified == 0 {
+        anyhow::bail!("{} payloads lost or altered", summary.mismatched);
+    }
+    println!("OK");
+    Ok(())
+}
+

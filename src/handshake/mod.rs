@@ -4,7 +4,7 @@
 //! needs no `protoc`. Unknown fields are skipped by prost's decoder, which is what the
 //! SPEC asks for (newer peers add post-quantum fields 4-10).
 
-mod client_payload;
+pub mod client_payload;
 
 pub use client_payload::{AppVersion, ClientPayloadView, InteropData, UserAgent};
 

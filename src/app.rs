@@ -1,0 +1,180 @@
+//! Wiring: load keys, bind listeners, run the proxy and the admin server, drain.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+
+use crate::admin::{self, Readiness};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::noise::{Keypair, SecretKey};
+use crate::proxy::{self, drain, SessionLimits, Shared, UpstreamSettings};
+use crate::stanza::Limits as StanzaLimits;
+use crate::transport::WireVersion;
+
+/// A proxy with its listeners bound and keys loaded, ready to run.
+pub struct App {
+    /// Client listener.
+    listener: TcpListener,
+    /// Admin listener.
+    admin_listener: TcpListener,
+    /// What every session shares.
+    shared: Arc<Shared>,
+    /// `limits.max_sessions` as resolved.
+    max_sessions: usize,
+    /// `shutdown.grace`.
+    grace: std::time::Duration,
+    /// Readiness latch shown at `/ready`.
+    readiness: Readiness,
+}
+
+impl App {
+    /// Loads keys and binds both listeners. Problems with key files are reported
+    /// together, one per line.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let shared = Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
+        let listener = TcpListener::bind(config.listen).await?;
+        let admin_listener = TcpListener::bind(config.admin.listen).await?;
+        Ok(Self {
+            listener,
+            admin_listener,
+            shared,
+            max_sessions: config.effective_max_sessions(),
+            grace: config.shutdown.grace,
+            readiness: Readiness::new(),
+        })
+    }
+
+    /// Where clients connect.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound")
+    }
+
+    /// Where Prometheus scrapes.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener.local_addr().expect("bound")
+    }
+
+    /// The readiness latch, for callers that want to watch it.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains (SPEC §8): readiness off, listener
+    /// closed, sessions given the grace to end, then told `503 shutdown`. Returns as
+    /// soon as the last session ended.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
+        let handle = crate::metrics::install();
+        let (drain_handle, drain) = drain::channel();
+        let admin = tokio::spawn(admin::serve(
+            self.admin_listener,
+            handle,
+            self.readiness.clone(),
+            std::future::pending(),
+        ));
+        self.readiness.set_ready();
+        let serve = proxy::serve(self.listener, self.shared, self.max_sessions, drain);
+        tokio::pin!(serve);
+        tokio::pin!(shutdown);
+        let mut sessions = tokio::select! {
+            sessions = &mut serve => sessions,
+            _ = &mut shutdown => {
+                tracing::info!("draining");
+                self.readiness.set_draining();
+                drain_handle.start(self.grace);
+                serve.await
+            }
+        };
+        while sessions.join_next().await.is_some() {}
+        tracing::info!("all sessions ended");
+        admin.abort();
+    }
+}
+
+/// Reads the key files and turns the configuration into what sessions share.
+pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
+    let mut problems = Vec::new();
+    let static_key = read_key(config.noise.static_key_file.as_deref(), "noise.static_key_file", &mut problems)
+        .map(Keypair::from_secret);
+    let key_seed = read_key(config.upstream.key_seed_file.as_deref(), "upstream.key_seed_file", &mut problems);
+    let cert_chain = match config.noise.cert_chain_file.as_deref() {
+        None => {
+            problems.push("noise.cert_chain_file: not set".into());
+            None
+        }
+        Some(path) => match read_chain(path) {
+            Ok(chain) => Some(chain),
+            Err(e) => {
+                problems.push(format!("noise.cert_chain_file: {}: {e}", path.display()));
+                None
+            }
+        },
+    };
+    let addr = config.upstream.addr.clone();
+    if addr.is_none() {
+        problems.push("upstream.addr: not set".into());
+    }
+    let (Some(static_key), Some(key_seed), Some(cert_chain), Some(addr), true) =
+        (static_key, key_seed, cert_chain, addr, problems.is_empty())
+    else {
+        return Err(problems);
+    };
+    let version = |v: &crate::config::Version| WireVersion {
+        major: v.major,
+        minor: v.minor,
+    };
+    Ok(Shared {
+        static_key,
+        cert_chain,
+        versions: config.client.versions.iter().map(version).collect(),
+        client_proxy_protocol: config.client.proxy_protocol,
+        upstream: UpstreamSettings {
+            addr,
+            root_key: config.upstream.root_key,
+            server_key: RwLock::new(config.upstream.server_key),
+            key_seed,
+            version: config.upstream.version.as_ref().map(version),
+            connect_timeout: config.upstream.connect_timeout,
+            proxy_protocol: config.upstream.proxy_protocol,
+        },
+        limits: SessionLimits {
+            max_frame_bytes: config.limits.max_frame_bytes,
+            handshake_timeout: config.limits.handshake_timeout,
+            idle_timeout: config.limits.idle_timeout,
+        },
+        codec: Shared::xml_codec(StanzaLimits {
+            max_stanza_bytes: config.limits.max_stanza_bytes,
+            max_depth: config.limits.max_depth,
+            ..StanzaLimits::default()
+        }),
+        auth: Authenticator {
+            products: config.auth.products.clone(),
+        },
+    })
+}
+
+/// Reads one key file, noting a problem under the key's name.
+fn read_key(path: Option<&Path>, key: &str, problems: &mut Vec<String>) -> Option<SecretKey> {
+    let Some(path) = path else {
+        problems.push(format!("{key}: not set"));
+        return None;
+    };
+    SecretKey::read_file(path)
+        .map_err(|e| problems.push(format!("{key}: {e}")))
+        .ok()
+}
+
+/// Reads a chain file: base64 of the encoded `CertChain`.
+fn read_chain(path: &Path) -> Result<Bytes, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    <crate::handshake::CertChain as prost::Message>::decode(raw.as_slice())
+        .map_err(|e| format!("not a CertChain: {e}"))?;
+    Ok(Bytes::from(raw))
+}

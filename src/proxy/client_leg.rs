@@ -1,0 +1,150 @@
+//! The client half of the handshake: the proxy as Noise responder, presenting the
+//! provider-issued certificate chain.
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::codec::{FrameError, FrameReader, FrameWriter};
+use crate::handshake::{ClientPayloadView, HandshakeMessage};
+use crate::metrics::Leg;
+use crate::noise::{Pattern, Responder, TransportState};
+
+use super::error::{SessionError, Side};
+use super::Shared;
+
+/// The client leg once its handshake is done.
+pub struct ClientLeg {
+    /// The negotiated pattern, for metrics.
+    pub pattern: Pattern,
+    /// The client's Noise static key; the upstream key is derived from it.
+    pub remote_static: [u8; 32],
+    /// The client's payload, kept byte for byte.
+    pub payload: ClientPayloadView,
+    /// The transport ciphers.
+    pub transport: TransportState,
+}
+
+/// Runs the responder handshake over an already-read preamble.
+pub async fn handshake(
+    shared: &Shared,
+    prologue: [u8; 4],
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+) -> Result<ClientLeg, SessionError> {
+    let started = std::time::Instant::now();
+    let result = run(shared, prologue, reader, writer).await;
+    let (pattern, ok) = match &result {
+        Ok(leg) => (leg.pattern, true),
+        Err((pattern, _)) => (*pattern, false),
+    };
+    crate::metrics::handshake(Leg::Client, pattern.label(), ok, started.elapsed());
+    result.map_err(|(_, e)| e)
+}
+
+/// The handshake proper; errors carry the pattern reached, for the metric.
+async fn run(
+    shared: &Shared,
+    prologue: [u8; 4],
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+) -> Result<ClientLeg, (Pattern, SessionError)> {
+    let mut responder = Responder::new(prologue, shared.static_key.clone());
+    let fail = |p: Pattern| move |e: SessionError| (p, e);
+    let hello = read_message(reader)
+        .await
+        .map_err(fail(Pattern::Xx))?
+        .client_hello
+        .ok_or_else(|| (Pattern::Xx, malformed("first message is not a ClientHello")))?;
+    let ik_payload = responder
+        .read_client_hello(&hello)
+        .map_err(|e| (Pattern::Xx, handshake_error(e)))?;
+    let pattern = responder.pattern();
+    let server_payload: &[u8] = match pattern {
+        Pattern::Ik => &[],
+        _ => &shared.cert_chain,
+    };
+    let server_hello = responder
+        .server_hello(server_payload)
+        .map_err(|e| (pattern, handshake_error(e)))?;
+    write_message(
+        writer,
+        HandshakeMessage {
+            server_hello: Some(server_hello),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(fail(pattern))?;
+    let payload = match ik_payload {
+        Some(payload) => payload,
+        None => {
+            let finish = read_message(reader)
+                .await
+                .map_err(fail(pattern))?
+                .client_finish
+                .ok_or_else(|| (pattern, malformed("third message is not a ClientFinish")))?;
+            responder
+                .read_client_finish(&finish)
+                .map_err(|e| (pattern, handshake_error(e)))?
+        }
+    };
+    let remote_static = responder
+        .remote_static()
+        .ok_or_else(|| (pattern, SessionError::ClientHandshake("no static key".into())))?;
+    let transport = responder
+        .into_transport()
+        .map_err(|e| (pattern, handshake_error(e)))?;
+    let payload = ClientPayloadView::parse(Bytes::from(payload))
+        .map_err(|e| (pattern, malformed(&format!("ClientPayload: {e}"))))?;
+    Ok(ClientLeg {
+        pattern,
+        remote_static,
+        payload,
+        transport,
+    })
+}
+
+/// Reads one handshake frame and decodes it.
+pub(super) async fn read_message(reader: &mut FrameReader) -> Result<HandshakeMessage, SessionError> {
+    let frame = reader
+        .next_frame()
+        .await
+        .map_err(|e| frame_error(Side::Client, e))?
+        .ok_or(SessionError::Closed(Side::Client))?;
+    HandshakeMessage::decode(frame.as_ref()).map_err(|e| malformed(&format!("HandshakeMessage: {e}")))
+}
+
+/// Encodes and writes one handshake frame.
+pub(super) async fn write_message(
+    writer: &mut FrameWriter,
+    message: HandshakeMessage,
+) -> Result<(), SessionError> {
+    writer
+        .write_message(&message)
+        .await
+        .map_err(|_| SessionError::Closed(Side::Client))
+}
+
+/// Maps a frame read error on `side` to the session error.
+pub(super) fn frame_error(side: Side, e: FrameError) -> SessionError {
+    match e {
+        FrameError::TooLarge { .. } => SessionError::Limit {
+            side,
+            detail: e.to_string(),
+        },
+        FrameError::Truncated | FrameError::Io(_) => SessionError::Closed(side),
+    }
+}
+
+/// A malformed client handshake message.
+fn malformed(detail: &str) -> SessionError {
+    SessionError::Malformed {
+        side: Side::Client,
+        detail: detail.to_string(),
+    }
+}
+
+/// A Noise failure on the client leg.
+fn handshake_error(e: crate::noise::NoiseError) -> SessionError {
+    SessionError::ClientHandshake(e.to_string())
+}

@@ -1,0 +1,158 @@
+//! One proxied session: the client half (Noise responder), the upstream half (Noise
+//! initiator), and the relay that joins them.
+
+mod client_leg;
+pub mod drain;
+pub mod error;
+mod relay;
+pub mod sink;
+mod upstream_leg;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::auth::Authenticator;
+use crate::metrics::{self, CloseReason};
+use crate::noise::{Keypair, SecretKey};
+use crate::stanza::{Limits as StanzaLimits, StanzaCodec, XmlCodec};
+use crate::transport::WireVersion;
+
+pub use drain::Drain;
+pub use error::{Outcome, SessionError, Side};
+pub use upstream_leg::unix_now;
+
+/// Everything a session needs that is the same for every session.
+pub struct Shared {
+    /// The proxy's Noise static key on the client leg.
+    pub static_key: Keypair,
+    /// The encoded `CertChain` presented to clients.
+    pub cert_chain: Bytes,
+    /// Versions accepted in the client's intro header.
+    pub versions: Vec<WireVersion>,
+    /// Whether clients arrive behind a load balancer that sends PROXY v2.
+    pub client_proxy_protocol: bool,
+    /// How to reach and trust the server.
+    pub upstream: UpstreamSettings,
+    /// Bounds on sizes and times.
+    pub limits: SessionLimits,
+    /// Decodes and encodes stanzas.
+    pub codec: Arc<dyn StanzaCodec>,
+    /// Decides whether a client may pass.
+    pub auth: Authenticator,
+}
+
+/// The upstream half's settings.
+pub struct UpstreamSettings {
+    /// `host:port` of the WhatsApp server.
+    pub addr: String,
+    /// The key that signs intermediates of the server's chain.
+    pub root_key: [u8; 32],
+    /// The server's static key for IK: configured, or learnt from the last verified chain.
+    pub server_key: RwLock<Option<[u8; 32]>>,
+    /// The secret from which per-device upstream static keys are derived.
+    pub key_seed: SecretKey,
+    /// The version sent upstream; `None` repeats the client's.
+    pub version: Option<WireVersion>,
+    /// Bound on the TCP connect.
+    pub connect_timeout: Duration,
+    /// Send a PROXY v2 header with the client's address.
+    pub proxy_protocol: bool,
+}
+
+/// Bounds that apply to each session.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    /// Largest frame accepted from either side.
+    pub max_frame_bytes: usize,
+    /// From accept to the start of the relay.
+    pub handshake_timeout: Duration,
+    /// Longest time with no frame in either direction.
+    pub idle_timeout: Duration,
+}
+
+impl Shared {
+    /// The stanza limits, for building the default codec.
+    pub fn xml_codec(limits: StanzaLimits) -> Arc<dyn StanzaCodec> {
+        Arc::new(XmlCodec { limits })
+    }
+}
+
+/// Accepts clients until the drain begins; each session runs in its own task.
+///
+/// A connection beyond `max_sessions` is closed at once, before any handshake: a queue
+/// would only hold file descriptors and memory for clients that will time out anyway.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    max_sessions: usize,
+    drain: Drain,
+) -> tokio::task::JoinSet<()> {
+    let permits = Arc::new(Semaphore::new(max_sessions));
+    let mut sessions = tokio::task::JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = drain.started() => break,
+            accepted = listener.accept() => accepted,
+        };
+        // Reap finished sessions so the set does not grow with history.
+        while sessions.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(5);
+                pair
+            }
+            Err(e) => {
+                // EMFILE and friends: back off rather than spin; the error passes when
+                // sessions end.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        metrics::connection_accepted();
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics::session_closed(CloseReason::LimitExceeded);
+            drop(stream);
+            continue;
+        };
+        let shared = shared.clone();
+        let drain = drain.clone();
+        sessions.spawn(async move {
+            run_session(shared, stream, peer, drain).await;
+            drop(permit);
+        });
+    }
+    sessions
+}
+
+/// Runs one session to its end and records how it ended.
+pub async fn run_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, drain: Drain) {
+    let id = next_session_id();
+    let span = info_span!("session", id, outcome = tracing::field::Empty);
+    async move {
+        let _active = metrics::ActiveSession::new();
+        let _ = stream.set_nodelay(true);
+        let outcome = relay::run(&shared, stream, peer, &drain).await;
+        metrics::session_closed(outcome.reason);
+        tracing::Span::current().record("outcome", outcome.reason.label());
+        debug!(reason = outcome.reason.label(), "session ended");
+    }
+    .instrument(span)
+    .await
+}
+
+/// A process-unique id for log correlation; it says nothing about the client.
+fn next_session_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

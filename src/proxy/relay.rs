@@ -1,0 +1,328 @@
+//! A session from accept to close: set-up under the handshake timeout, then the relay
+//! of stanzas both ways until one side ends, then the closing stanzas of SPEC §2.9.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex as SyncMutex;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Mutex};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+use crate::codec::{FrameReader, FrameWriter};
+use crate::metrics::{self, Direction};
+use crate::noise::RecvCipher;
+use crate::pipeline::{self, SessionInfo, StanzaService};
+use crate::stanza::{Element, Stanza, StanzaCodec};
+use crate::transport::{self, proxy_protocol, PreambleError};
+
+use super::client_leg::{self, frame_error, ClientLeg};
+use super::drain::Drain;
+use super::error::{Outcome, SessionError, Side};
+use super::sink::Sink;
+use super::upstream_leg;
+use super::Shared;
+
+/// How long in-flight writes may take once a session is closing; a peer that stopped
+/// reading must not keep the session's memory and sockets for ever.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a whole session; returns how it ended.
+pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &Drain) -> Outcome {
+    let deadline = Instant::now() + shared.limits.handshake_timeout;
+    let (read, write) = stream.into_split();
+    let mut reader = FrameReader::new(read, shared.limits.max_frame_bytes);
+    let mut writer = FrameWriter::new(write);
+
+    // Stage 1: preamble and client handshake. No cipher yet: a failure just closes.
+    let stage1 = tokio::time::timeout_at(
+        deadline,
+        accept_client(shared, &mut reader, &mut writer, peer),
+    )
+    .await
+    .unwrap_or(Err(SessionError::Timeout("handshake")));
+    let (client_addr, preamble, client) = match stage1 {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::debug!(error = %e, "client set-up failed");
+            writer.shutdown().await;
+            return e.outcome();
+        }
+    };
+    let ClientLeg {
+        transport: client_transport,
+        payload,
+        remote_static,
+        ..
+    } = client;
+    let mut client_recv = client_transport.recv;
+    let client_sink = Mutex::new(Sink::new(writer, client_transport.send));
+
+    // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
+    let stage2 = tokio::time::timeout_at(deadline, async {
+        shared.auth.check(&payload).await?;
+        let stream = upstream_leg::dial(&shared.upstream).await?;
+        upstream_leg::handshake(
+            &shared.upstream,
+            stream,
+            client_addr,
+            &preamble,
+            &remote_static,
+            &payload,
+            shared.limits.max_frame_bytes,
+        )
+        .await
+    })
+    .await
+    .unwrap_or(Err(SessionError::Timeout("handshake")));
+    let upstream = match stage2 {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            tracing::debug!(error = %e, "upstream set-up refused");
+            let outcome = e.outcome();
+            let mut sink = client_sink.into_inner();
+            let failure = Element::new("failure")
+                .with_attr("reason", &outcome.code.unwrap_or(500).to_string())
+                .with_attr("location", "proxy");
+            let _ = sink
+                .send(shared.codec.as_ref(), &Stanza::from_element(failure))
+                .await;
+            sink.shutdown().await;
+            return outcome;
+        }
+    };
+
+    // Stage 3: relay.
+    let mut upstream_reader = upstream.reader;
+    let mut upstream_recv = upstream.transport.recv;
+    let upstream_sink = Mutex::new(Sink::new(upstream.writer, upstream.transport.send));
+    let relay = Relay {
+        codec: shared.codec.as_ref(),
+        cause: SyncMutex::new(None),
+        stop: watch::channel(false).0,
+        base: Instant::now(),
+        last_activity_ms: AtomicU64::new(0),
+    };
+    let to_server = relay.direction(
+        Direction::ToServer,
+        &mut reader,
+        &mut client_recv,
+        pipeline::build(&SessionInfo {
+            direction: Direction::ToServer,
+        }),
+        &upstream_sink,
+        &client_sink,
+    );
+    let to_client = relay.direction(
+        Direction::ToClient,
+        &mut upstream_reader,
+        &mut upstream_recv,
+        pipeline::build(&SessionInfo {
+            direction: Direction::ToClient,
+        }),
+        &client_sink,
+        &upstream_sink,
+    );
+    let watchdog = relay.watchdog(shared.limits.idle_timeout, drain);
+    let all = async { tokio::join!(to_server, to_client, watchdog) };
+    let mut stopped = relay.stop.subscribe();
+    tokio::select! {
+        _ = all => {}
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(CLOSE_GRACE).await;
+        } => {}
+    }
+
+    let cause = relay
+        .cause
+        .into_inner()
+        .expect("not poisoned")
+        .unwrap_or(SessionError::Closed(Side::Client));
+    tracing::debug!(error = %cause, "session closing");
+    let outcome = cause.outcome();
+    let mut client_sink = client_sink.into_inner();
+    let mut upstream_sink = upstream_sink.into_inner();
+    if let Some(code) = outcome.code {
+        let error = Stanza::from_element(
+            Element::new("stream:error")
+                .with_attr("code", &code.to_string())
+                .with_attr("text", outcome.text),
+        );
+        for (side, sink) in [
+            (Side::Client, &mut client_sink),
+            (Side::Upstream, &mut upstream_sink),
+        ] {
+            if outcome.failed != Some(side) && !sink.has_failed() {
+                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(shared.codec.as_ref(), &error))
+                    .await;
+            }
+        }
+    }
+    client_sink.shutdown().await;
+    upstream_sink.shutdown().await;
+    outcome
+}
+
+/// Reads the PROXY header (if configured), the preamble, and runs the client handshake.
+async fn accept_client(
+    shared: &Shared,
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+    peer: SocketAddr,
+) -> Result<(SocketAddr, transport::Preamble, ClientLeg), SessionError> {
+    let malformed = |detail: String| SessionError::Malformed {
+        side: Side::Client,
+        detail,
+    };
+    let mut client_addr = peer;
+    if shared.client_proxy_protocol {
+        match proxy_protocol::read_header(reader).await {
+            Ok(Some(addr)) => client_addr = addr,
+            Ok(None) => {}
+            Err(proxy_protocol::ProxyHeaderError::Frame(e)) => return Err(frame_error(Side::Client, e)),
+            Err(e) => return Err(malformed(e.to_string())),
+        }
+    }
+    let preamble = match transport::read_preamble(reader, |v| shared.versions.contains(&v)).await {
+        Ok(p) => p,
+        Err(PreambleError::Frame(e)) => return Err(frame_error(Side::Client, e)),
+        Err(e) => return Err(malformed(e.to_string())),
+    };
+    let leg = client_leg::handshake(shared, preamble.prologue(), reader, writer).await?;
+    Ok((client_addr, preamble, leg))
+}
+
+/// State the two directions and the watchdog share.
+struct Relay<'a> {
+    /// Stanza codec.
+    codec: &'a dyn StanzaCodec,
+    /// The first reason to stop; later ones are consequences.
+    cause: SyncMutex<Option<SessionError>>,
+    /// Tells every part to stop reading.
+    stop: watch::Sender<bool>,
+    /// Origin of `last_activity_ms`.
+    base: Instant,
+    /// When a frame last arrived from either side, in ms after `base`.
+    last_activity_ms: AtomicU64,
+}
+
+impl Relay<'_> {
+    /// Records why the session ends (first caller wins) and stops every part.
+    fn finish(&self, error: SessionError) {
+        let mut cause = self.cause.lock().expect("not poisoned");
+        if cause.is_none() {
+            *cause = Some(error);
+        }
+        drop(cause);
+        self.stop.send_replace(true);
+    }
+
+    /// Relays one direction until the stop signal or an error. Each stanza is written
+    /// before the next frame is read, so a side that stops reading stalls the other
+    /// side's reads through TCP, never through memory.
+    #[allow(clippy::too_many_arguments)]
+    async fn direction(
+        &self,
+        direction: Direction,
+        reader: &mut FrameReader,
+        cipher: &mut RecvCipher,
+        mut service: StanzaService,
+        forward: &Mutex<Sink>,
+        back: &Mutex<Sink>,
+    ) {
+        let (from, to) = match direction {
+            Direction::ToServer => (Side::Client, Side::Upstream),
+            Direction::ToClient => (Side::Upstream, Side::Client),
+        };
+        let mut stop = self.stop.subscribe();
+        let result: Result<(), SessionError> = async {
+            loop {
+                let frame = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                    frame = reader.next_frame() => frame,
+                };
+                let mut frame = frame
+                    .map_err(|e| frame_error(from, e))?
+                    .ok_or(SessionError::Closed(from))?;
+                let read_at = Instant::now();
+                self.last_activity_ms.store(
+                    read_at.duration_since(self.base).as_millis() as u64,
+                    Ordering::Relaxed,
+                );
+                let len = cipher
+                    .decrypt_in_place(&mut frame)
+                    .map_err(|_| SessionError::Malformed {
+                        side: from,
+                        detail: "transport frame failed to decrypt".into(),
+                    })?;
+                frame.truncate(len);
+                let stanza = self.codec.decode(frame.freeze()).map_err(|e| {
+                    if e.code() == 413 {
+                        SessionError::Limit {
+                            side: from,
+                            detail: e.to_string(),
+                        }
+                    } else {
+                        SessionError::Malformed {
+                            side: from,
+                            detail: e.to_string(),
+                        }
+                    }
+                })?;
+                let routed = match service.ready().await {
+                    Ok(svc) => svc.call(stanza).await,
+                    Err(never) => match never {},
+                };
+                let routed = routed.unwrap_or_else(|never| match never {});
+                if let Some(stanza) = routed.forward {
+                    forward
+                        .lock()
+                        .await
+                        .send(self.codec, &stanza)
+                        .await
+                        .map_err(|_| SessionError::Closed(to))?;
+                }
+                if let Some(reply) = routed.reply {
+                    back.lock()
+                        .await
+                        .send(self.codec, &reply)
+                        .await
+                        .map_err(|_| SessionError::Closed(from))?;
+                }
+                metrics::relay_duration(direction, read_at.elapsed());
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {}
+            Err(e) => self.finish(e),
+        }
+    }
+
+    /// Ends the session when no frame arrived for `idle`, or when the drain's grace
+    /// passed; returns when anything else stopped the session.
+    async fn watchdog(&self, idle: Duration, drain: &Drain) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let last = self.base
+                + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
+            let deadline = last + idle;
+            if Instant::now() >= deadline {
+                self.finish(SessionError::Timeout("idle"));
+                return;
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = drain.grace_expired() => {
+                    self.finish(SessionError::Shutdown);
+                    return;
+                }
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+}

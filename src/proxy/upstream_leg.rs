@@ -1,0 +1,190 @@
+//! The upstream half: dial the server, send the preamble, run the Noise initiator
+//! (IK when the server key is known, XX otherwise, XXfallback when the server asks),
+//! verify the server's certificate chain.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::net::TcpStream;
+
+use crate::codec::{FrameReader, FrameWriter};
+use crate::handshake::{ClientPayloadView, HandshakeMessage};
+use crate::metrics::Leg;
+use crate::noise::{cert, Initiator, Keypair, Pattern, SecretKey, TransportState};
+use crate::transport::{proxy_protocol, Preamble};
+
+use super::client_leg::{frame_error, write_message};
+use super::error::{SessionError, Side};
+use super::UpstreamSettings;
+
+/// Domain separation for the per-device key derivation.
+const DERIVE_LABEL: &[u8] = b"interop-proxy upstream static v1";
+
+/// The upstream leg once its handshake is done.
+pub struct UpstreamLeg {
+    /// Reads the server's frames.
+    pub reader: FrameReader,
+    /// Writes to the server.
+    pub writer: FrameWriter,
+    /// The transport ciphers.
+    pub transport: TransportState,
+}
+
+/// The upstream static key for one client device: HMAC-SHA256(seed, label ‖ client
+/// static). One device always shows the server the same key; no two devices share one;
+/// and the seed cannot be recovered from the keys the server sees.
+pub fn derive_static(seed: &SecretKey, client_static: &[u8; 32]) -> Keypair {
+    let mut mac = Hmac::<Sha256>::new_from_slice(seed.expose()).expect("HMAC takes any key");
+    mac.update(DERIVE_LABEL);
+    mac.update(client_static);
+    let bytes: [u8; 32] = mac.finalize().into_bytes().into();
+    Keypair::from_secret(SecretKey::from_bytes(bytes))
+}
+
+/// Dials the server with the connect timeout.
+pub async fn dial(settings: &UpstreamSettings) -> Result<TcpStream, SessionError> {
+    let connect = TcpStream::connect(settings.addr.as_str());
+    let stream = match tokio::time::timeout(settings.connect_timeout, connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(SessionError::UpstreamUnreachable(e.to_string())),
+        Err(_) => return Err(SessionError::UpstreamUnreachable("connect timeout".into())),
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Sends the PROXY header (if configured) and the preamble, then runs the initiator.
+pub async fn handshake(
+    settings: &UpstreamSettings,
+    stream: TcpStream,
+    client_addr: SocketAddr,
+    preamble: &Preamble,
+    client_static: &[u8; 32],
+    payload: &ClientPayloadView,
+    max_frame: usize,
+) -> Result<UpstreamLeg, SessionError> {
+    let server_addr = stream
+        .peer_addr()
+        .map_err(|e| SessionError::UpstreamUnreachable(e.to_string()))?;
+    let (read, write) = stream.into_split();
+    let mut reader = FrameReader::new(read, max_frame);
+    let mut writer = FrameWriter::new(write);
+
+    let mut head = Vec::new();
+    if settings.proxy_protocol {
+        head.extend(proxy_protocol::encode_header(client_addr, server_addr));
+    }
+    let upstream_preamble = Preamble {
+        routing: preamble.routing.clone(),
+        version: settings.version.unwrap_or(preamble.version),
+    };
+    head.extend(upstream_preamble.encode());
+    writer.write_raw(&head).await.map_err(|_| closed())?;
+
+    let started = std::time::Instant::now();
+    let server_key = *settings.server_key.read().expect("not poisoned");
+    let local = derive_static(&settings.key_seed, client_static);
+    let mut initiator = Initiator::new(upstream_preamble.prologue(), local, server_key);
+    let result = run(settings, &mut initiator, &mut reader, &mut writer, payload).await;
+    let pattern = initiator.pattern();
+    crate::metrics::handshake(Leg::Upstream, pattern.label(), result.is_ok(), started.elapsed());
+    result?;
+    let transport = initiator.into_transport().map_err(noise_error)?;
+    Ok(UpstreamLeg {
+        reader,
+        writer,
+        transport,
+    })
+}
+
+/// The message exchange and the chain check.
+async fn run(
+    settings: &UpstreamSettings,
+    initiator: &mut Initiator,
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+    payload: &ClientPayloadView,
+) -> Result<(), SessionError> {
+    let hello = initiator.client_hello(payload.raw()).map_err(noise_error)?;
+    write_message(
+        writer,
+        HandshakeMessage {
+            client_hello: Some(hello),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|_| closed())?;
+
+    let frame = reader
+        .next_frame()
+        .await
+        .map_err(|e| frame_error(Side::Upstream, e))?
+        .ok_or_else(closed)?;
+    let message = <HandshakeMessage as prost::Message>::decode(frame.as_ref())
+        .map_err(|e| SessionError::UpstreamHandshake(format!("HandshakeMessage: {e}")))?;
+    let server_hello = message
+        .server_hello
+        .ok_or_else(|| SessionError::UpstreamHandshake("no ServerHello".into()))?;
+    let chain = initiator.read_server_hello(&server_hello).map_err(noise_error)?;
+    if initiator.pattern() == Pattern::Ik {
+        return Ok(());
+    }
+    let server_static = initiator
+        .remote_static()
+        .ok_or_else(|| SessionError::UpstreamHandshake("no server static key".into()))?;
+    cert::verify_chain(&chain, &settings.root_key, &server_static, unix_now())
+        .map_err(|e| SessionError::UpstreamHandshake(format!("certificate chain: {e}")))?;
+    // The verified key lets the next session use IK and save a round trip.
+    *settings.server_key.write().expect("not poisoned") = Some(server_static);
+    let finish = initiator
+        .client_finish(payload.raw())
+        .map_err(noise_error)?
+        .ok_or_else(|| SessionError::UpstreamHandshake("no ClientFinish to send".into()))?;
+    write_message(
+        writer,
+        HandshakeMessage {
+            client_finish: Some(finish),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|_| closed())
+}
+
+/// Seconds since the Unix epoch, for certificate validity.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The server went away during the handshake.
+fn closed() -> SessionError {
+    SessionError::UpstreamHandshake("server closed the connection".into())
+}
+
+/// A Noise failure on the upstream leg.
+fn noise_error(e: crate::noise::NoiseError) -> SessionError {
+    SessionError::UpstreamHandshake(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_keys_are_stable_per_device_and_distinct_across_devices() {
+        let seed = SecretKey::from_bytes([7; 32]);
+        let a1 = derive_static(&seed, &[1; 32]);
+        let a2 = derive_static(&seed, &[1; 32]);
+        let b = derive_static(&seed, &[2; 32]);
+        let other_seed = derive_static(&SecretKey::from_bytes([8; 32]), &[1; 32]);
+        assert_eq!(a1.public, a2.public);
+        assert_ne!(a1.public, b.public);
+        assert_ne!(a1.public, other_seed.public);
+    }
+}
