@@ -171,6 +171,14 @@ mod tests {
     }
 
     #[test]
+    fn halves_can_move_to_separate_tasks() {
+        fn assert_send_static<T: Send + 'static>() {}
+        assert_send_static::<SendCipher>();
+        assert_send_static::<RecvCipher>();
+        assert_send_static::<TransportState>();
+    }
+
+    #[test]
     fn round_trip_appends_and_counts() {
         for backend in [Backend::Ring, Backend::Snow] {
             let (mut a, mut b) = pair(backend);
