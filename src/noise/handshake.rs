@@ -3,7 +3,7 @@
 //!
 //! snow cannot be used as is: WhatsApp's XX leaves the empty first payload out of the
 //! transcript hash, and snow 0.10 has no fallback modifier. The message flow is therefore
-//! written here, on [`SymmetricState`], with snow supplying every primitive.
+//! written here, on the crate's `SymmetricState`, with snow supplying every primitive.
 //!
 //! Every error poisons the handshake: a half-processed message leaves `h` and `ck` in a
 //! state that must never be used again.

@@ -50,6 +50,11 @@ impl std::fmt::Debug for TransportState {
     }
 }
 
+/// Scratch capacity a [`RecvCipher`] keeps between frames. Typical stanzas fit, so the
+/// steady state allocates nothing; one huge frame (up to 16 MiB) is not allowed to pin
+/// its size for the rest of a long session.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
 /// The outgoing half.
 pub struct SendCipher {
     cipher: Box<dyn Cipher>,
@@ -124,7 +129,11 @@ impl RecvCipher {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(buf);
-        match self.cipher.decrypt(self.n, &[], &self.scratch, buf) {
+        let result = self.cipher.decrypt(self.n, &[], &self.scratch, buf);
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        match result {
             Ok(len) => {
                 self.n += 1;
                 Ok(len)
@@ -213,6 +222,18 @@ mod tests {
         let mut out = BytesMut::new();
         a.send.encrypt(b"", &mut out).unwrap();
         assert!(b.recv.decrypt_in_place(&mut out).is_err());
+    }
+
+    #[test]
+    fn scratch_is_reused_but_not_hoarded() {
+        let (mut a, mut b) = pair(Backend::Ring);
+        for (len, kept) in [(1000, true), (200_000, false), (10, true)] {
+            let mut out = BytesMut::new();
+            a.send.encrypt(&vec![7u8; len], &mut out).unwrap();
+            assert_eq!(b.recv.decrypt_in_place(&mut out).unwrap(), len);
+            assert!(out[..len].iter().all(|&x| x == 7));
+            assert_eq!(b.recv.scratch.capacity() >= len, kept);
+        }
     }
 
     #[test]
