@@ -7,4 +7,7 @@ pub mod symmetric;
 pub mod transport;
 pub mod xeddsa;
 
+pub use handshake::{Dialect, Initiator, NoiseError, Pattern, Responder};
 pub use keys::{Keypair, SecretKey};
+pub use symmetric::Backend;
+pub use transport::{RecvCipher, SendCipher, TransportState};
