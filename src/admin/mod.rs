@@ -1,1 +1,4 @@
 //! (in progress)
+
+/// Admin connections served at once; more are closed on accept.
+pub const MAX_CONNECTIONS: usize = 64;
