@@ -1,0 +1,772 @@
+//! Layering and validation: defaults < TOML file < `INTEROP_PROXY_*` environment.
+//!
+//! The sources are merged into one loose `toml::Value` tree first and then converted key by
+//! key, each with its own error, so one bad value does not hide the next: an operator whose
+//! pod crash-loops should see every problem in the first log, not one per restart. This is
+//! also why figment is not used here: its extraction stops at the first serde error and its
+//! `Env` provider only reads the process environment, which tests must not mutate.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Value;
+
+use super::types::*;
+
+/// Prefix of every configuration variable.
+pub const ENV_PREFIX: &str = "INTEROP_PROXY_";
+/// Names the configuration file when `--config` is not given; not itself a config key.
+pub const CONFIG_FILE_ENV: &str = "INTEROP_PROXY_CONFIG";
+
+/// Fds kept back from the session budget for listeners, admin connections (at most
+/// [`crate::admin::MAX_CONNECTIONS`]), the capability file, JWKS fetches and logging.
+const FD_RESERVE: usize = 128;
+/// What `RLIMIT_NOFILE` usually is when `/proc` is unavailable.
+const FALLBACK_NOFILE: usize = 1024;
+/// Stands in for "unlimited" so the arithmetic stays finite.
+const UNLIMITED_NOFILE: usize = 1 << 20;
+
+/// Every key, per section, in file order; the single source for "unknown key" checks.
+pub(super) const SECTIONS: &[(&str, &[&str])] = &[
+    ("admin", &["listen"]),
+    ("client", &["versions", "proxy_protocol"]),
+    ("noise", &["static_key_file", "cert_chain_file"]),
+    (
+        "upstream",
+        &[
+            "addr",
+            "root_key",
+            "server_key",
+            "key_seed_file",
+            "proxy_protocol",
+            "connect_timeout",
+            "version",
+        ],
+    ),
+    ("caps", &["file", "unsupported", "lookup_url", "cache_ttl"]),
+    (
+        "auth",
+        &[
+            "mode",
+            "jwks_file",
+            "jwks_url",
+            "issuer",
+            "audience",
+            "products",
+            "leeway",
+        ],
+    ),
+    ("tls", &["ca_file"]),
+    (
+        "limits",
+        &[
+            "max_frame_bytes",
+            "max_stanza_bytes",
+            "max_depth",
+            "handshake_timeout",
+            "idle_timeout",
+            "max_sessions",
+        ],
+    ),
+    ("shutdown", &["grace"]),
+];
+
+/// Top-level keys that are values rather than sections.
+const TOP_LEVEL_KEYS: &[&str] = &["listen"];
+
+impl Config {
+    /// Loads from `file` (or the file named by `INTEROP_PROXY_CONFIG`) and the process
+    /// environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigErrors> {
+        Self::load_from(file, &process_env())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigErrors> {
+        load_inner(file, env, false)
+    }
+
+    /// [`Config::load`] followed by [`Config::check_runnable`], reporting the problems of
+    /// both in one list; what `run` wants, while `demo` wants plain `load`.
+    pub fn load_runnable(file: Option<&Path>) -> Result<Config, ConfigErrors> {
+        Self::load_runnable_from(file, &process_env())
+    }
+
+    /// As [`Config::load_runnable`], with the environment given explicitly.
+    pub fn load_runnable_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigErrors> {
+        load_inner(file, env, true)
+    }
+
+    /// Lists what a real deployment needs but defaults cannot supply: key files, the
+    /// upstream address and, in JWT mode, the token settings.
+    pub fn check_runnable(&self) -> Result<(), ConfigErrors> {
+        let problems = missing_for_run(self, &BTreeSet::new());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// The session cap: `limits.max_sessions` if set, otherwise half of what the fd limit
+    /// leaves after a reserve, since every session holds two sockets (client and upstream).
+    pub fn effective_max_sessions(&self) -> usize {
+        match self.limits.max_sessions {
+            Some(n) => n,
+            None => sessions_for_nofile(nofile_soft_limit()),
+        }
+    }
+}
+
+fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            // Values of other programs' variables may be anything; only ours are converted.
+            k.starts_with(ENV_PREFIX)
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+pub(super) fn sessions_for_nofile(nofile: usize) -> usize {
+    (nofile.saturating_sub(FD_RESERVE) / 2).max(1)
+}
+
+/// Reads the soft `RLIMIT_NOFILE` from `/proc/self/limits`, which needs no `unsafe`
+/// `getrlimit` call.
+fn nofile_soft_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| parse_nofile_soft(&text))
+        .unwrap_or(FALLBACK_NOFILE)
+}
+
+pub(super) fn parse_nofile_soft(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    if soft == "unlimited" {
+        return Some(UNLIMITED_NOFILE);
+    }
+    soft.parse().ok()
+}
+
+/// Where a value came from, so each message can point at the line to fix.
+#[derive(Clone, Debug)]
+enum Origin {
+    File(PathBuf),
+    Env { var: String, raw: String },
+}
+
+impl Origin {
+    fn describe(&self) -> String {
+        match self {
+            Origin::File(p) => format!("in {}", p.display()),
+            Origin::Env { var, .. } => format!("from {var}"),
+        }
+    }
+}
+
+/// The merged sources before conversion.
+struct Tree {
+    root: toml::Table,
+    /// Dotted paths set by environment variables; everything else came from the file.
+    env_origins: HashMap<String, Origin>,
+    file: Option<PathBuf>,
+}
+
+impl Tree {
+    fn origin(&self, path: &str) -> Option<Origin> {
+        let mut prefix = path;
+        loop {
+            if let Some(o) = self.env_origins.get(prefix) {
+                return Some(o.clone());
+            }
+            match prefix.rsplit_once('.') {
+                Some((p, _)) => prefix = p,
+                None => break,
+            }
+        }
+        self.file.clone().map(Origin::File)
+    }
+
+    fn lookup(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('.');
+        let mut cur = self.root.get(parts.next()?)?;
+        for part in parts {
+            cur = cur.as_table()?.get(part)?;
+        }
+        Some(cur)
+    }
+}
+
+fn load_inner(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    runnable: bool,
+) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let env_file = env
+        .iter()
+        .find(|(k, _)| k == CONFIG_FILE_ENV)
+        .map(|(_, v)| PathBuf::from(v));
+    let file = file.map(Path::to_path_buf).or(env_file);
+
+    let mut tree = Tree {
+        root: toml::Table::new(),
+        env_origins: HashMap::new(),
+        file: file.clone(),
+    };
+    if let Some(path) = &file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match text.parse::<toml::Table>() {
+                Ok(table) => tree.root = table,
+                Err(e) => errors.push(format!(
+                    "{}: not valid TOML: {}",
+                    path.display(),
+                    e.to_string().trim_end()
+                )),
+            },
+            Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    merge_env(&mut tree, env, &mut errors);
+
+    let mut conv = Converter {
+        tree: &tree,
+        errors,
+        bad: BTreeSet::new(),
+    };
+    let config = conv.config();
+    let mut errors = conv.errors;
+    let bad = conv.bad;
+    errors.extend(cross_checks(&config, &bad));
+    if runnable {
+        errors.extend(missing_for_run(&config, &bad));
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Applies `INTEROP_PROXY_SECTION__KEY=value` over the file's tree.
+fn merge_env(tree: &mut Tree, env: &[(String, String)], errors: &mut Vec<String>) {
+    let mut vars: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_FILE_ENV)
+        .collect();
+    // Deterministic order, so a section variable and a key variable combine the same way
+    // on every start.
+    vars.sort();
+    for (var, raw) in vars {
+        let rest = &var[ENV_PREFIX.len()..];
+        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if parts.iter().any(String::is_empty) {
+            errors.push(format!(
+                "{var}: malformed name; expected {ENV_PREFIX}KEY or {ENV_PREFIX}SECTION__KEY"
+            ));
+            continue;
+        }
+        let path = parts.join(".");
+        let mut table = &mut tree.root;
+        for part in &parts[..parts.len() - 1] {
+            let entry = table
+                .entry(part.clone())
+                .or_insert_with(|| Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = Value::Table(toml::Table::new());
+            }
+            table = entry.as_table_mut().expect("just made a table");
+        }
+        table.insert(parts[parts.len() - 1].clone(), parse_env_value(raw));
+        tree.env_origins.insert(
+            path,
+            Origin::Env {
+                var: var.clone(),
+                raw: raw.clone(),
+            },
+        );
+    }
+}
+
+/// Reads an environment value as a TOML value (so `["6.3","5.2"]`, `true`, `42` work),
+/// falling back to the literal text (so `127.0.0.1:5222` and `5s` need no quotes).
+fn parse_env_value(raw: &str) -> Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        // A value with a newline could smuggle in more keys; then it is just text.
+        Ok(mut t) if t.len() == 1 => t.remove("v").unwrap_or_else(|| Value::String(raw.into())),
+        _ => Value::String(raw.to_string()),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a datetime",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+struct Converter<'a> {
+    tree: &'a Tree,
+    errors: Vec<String>,
+    /// Keys already reported, so "required" checks do not pile on a second message.
+    bad: BTreeSet<String>,
+}
+
+impl Converter<'_> {
+    fn report(&mut self, path: &str, problem: String) {
+        let msg = match self.tree.origin(path) {
+            Some(o) => format!("{path}: {problem} ({})", o.describe()),
+            None => format!("{path}: {problem}"),
+        };
+        self.errors.push(msg);
+        self.bad.insert(path.to_string());
+    }
+
+    /// Converts one key; `None` when absent or invalid (the problem is recorded).
+    fn get<T>(
+        &mut self,
+        path: &str,
+        conv: impl FnOnce(&Value, Option<&str>) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = self.tree.lookup(path)?;
+        let raw = match self.tree.env_origins.get(path) {
+            Some(Origin::Env { raw, .. }) => Some(raw.as_str()),
+            _ => None,
+        };
+        match conv(value, raw) {
+            Ok(v) => Some(v),
+            Err(problem) => {
+                self.report(path, problem);
+                None
+            }
+        }
+    }
+
+    fn check_keys(&mut self) {
+        let root = &self.tree.root;
+        let mut problems = Vec::new();
+        for (key, value) in root {
+            if TOP_LEVEL_KEYS.contains(&key.as_str()) {
+                continue;
+            }
+            match SECTIONS.iter().find(|(s, _)| s == key) {
+                None => {
+                    let known: Vec<&str> = TOP_LEVEL_KEYS
+                        .iter()
+                        .copied()
+                        .chain(SECTIONS.iter().map(|(s, _)| *s))
+                        .collect();
+                    problems.push((
+                        key.clone(),
+                        format!("unknown key; known top-level keys: {}", known.join(", ")),
+                    ));
+                }
+                Some((_, keys)) => match value.as_table() {
+                    None => problems.push((
+                        key.clone(),
+                        format!("expected a table ([{key}]), found {}", type_name(value)),
+                    )),
+                    Some(table) => {
+                        for k in table.keys() {
+                            if !keys.contains(&k.as_str()) {
+                                problems.push((
+                                    format!("{key}.{k}"),
+                                    format!(
+                                        "unknown key; known keys in [{key}]: {}",
+                                        keys.join(", ")
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        for (path, problem) in problems {
+            self.report(&path, problem);
+        }
+    }
+
+    fn config(&mut self) -> Config {
+        self.check_keys();
+        let d = Config::default();
+        Config {
+            listen: self.get("listen", socket_addr).unwrap_or(d.listen),
+            admin: AdminConfig {
+                listen: self
+                    .get("admin.listen", socket_addr)
+                    .unwrap_or(d.admin.listen),
+            },
+            client: ClientConfig {
+                versions: self
+                    .get("client.versions", versions)
+                    .unwrap_or(d.client.versions),
+                proxy_protocol: self
+                    .get("client.proxy_protocol", boolean)
+                    .unwrap_or(d.client.proxy_protocol),
+            },
+            noise: NoiseConfig {
+                static_key_file: self.get("noise.static_key_file", path),
+                cert_chain_file: self.get("noise.cert_chain_file", path),
+            },
+            upstream: UpstreamConfig {
+                addr: self.get("upstream.addr", host_port),
+                root_key: self
+                    .get("upstream.root_key", public_key)
+                    .unwrap_or(d.upstream.root_key),
+                server_key: self.get("upstream.server_key", public_key),
+                key_seed_file: self.get("upstream.key_seed_file", path),
+                proxy_protocol: self
+                    .get("upstream.proxy_protocol", boolean)
+                    .unwrap_or(d.upstream.proxy_protocol),
+                connect_timeout: self
+                    .get("upstream.connect_timeout", duration)
+                    .unwrap_or(d.upstream.connect_timeout),
+                version: self.get("upstream.version", version),
+            },
+            caps: CapsConfig {
+                file: self.get("caps.file", path).unwrap_or(d.caps.file),
+                unsupported: self
+                    .get("caps.unsupported", unsupported)
+                    .unwrap_or(d.caps.unsupported),
+                lookup_url: self.get("caps.lookup_url", https_url),
+                cache_ttl: self
+                    .get("caps.cache_ttl", duration)
+                    .unwrap_or(d.caps.cache_ttl),
+            },
+            auth: AuthConfig {
+                mode: self.get("auth.mode", auth_mode).unwrap_or(d.auth.mode),
+                jwks_file: self.get("auth.jwks_file", path),
+                jwks_url: self.get("auth.jwks_url", https_url),
+                issuer: self.get("auth.issuer", non_empty_string),
+                audience: self.get("auth.audience", non_empty_string),
+                products: self
+                    .get("auth.products", products)
+                    .unwrap_or(d.auth.products),
+                leeway: self.get("auth.leeway", duration).unwrap_or(d.auth.leeway),
+            },
+            tls: TlsConfig {
+                ca_file: self.get("tls.ca_file", path),
+            },
+            limits: LimitsConfig {
+                max_frame_bytes: self
+                    .get("limits.max_frame_bytes", |v, r| {
+                        bounded(v, r, 1, MAX_FRAME_BYTES_LIMIT as u64)
+                    })
+                    .unwrap_or(d.limits.max_frame_bytes),
+                max_stanza_bytes: self
+                    .get("limits.max_stanza_bytes", |v, r| {
+                        bounded(v, r, 1, u32::MAX.into())
+                    })
+                    .unwrap_or(d.limits.max_stanza_bytes),
+                max_depth: self
+                    .get("limits.max_depth", |v, r| bounded(v, r, 1, u16::MAX.into()))
+                    .unwrap_or(d.limits.max_depth),
+                handshake_timeout: self
+                    .get("limits.handshake_timeout", positive_duration)
+                    .unwrap_or(d.limits.handshake_timeout),
+                idle_timeout: self
+                    .get("limits.idle_timeout", positive_duration)
+                    .unwrap_or(d.limits.idle_timeout),
+                max_sessions: self.get("limits.max_sessions", |v, r| {
+                    bounded(v, r, 1, u32::MAX.into())
+                }),
+            },
+            shutdown: ShutdownConfig {
+                grace: self
+                    .get("shutdown.grace", duration)
+                    .unwrap_or(d.shutdown.grace),
+            },
+        }
+    }
+}
+
+/// Consistency between keys that are each valid alone.
+fn cross_checks(c: &Config, bad: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    if c.auth.jwks_file.is_some() && c.auth.jwks_url.is_some() {
+        out.push("auth.jwks_file, auth.jwks_url: set one or the other, not both".to_string());
+    }
+    if c.listen == c.admin.listen
+        && c.listen.port() != 0
+        && !bad.contains("listen")
+        && !bad.contains("admin.listen")
+    {
+        out.push(format!(
+            "listen, admin.listen: both are {}; client traffic and the admin endpoint need different ports",
+            c.listen
+        ));
+    }
+    out
+}
+
+fn missing_for_run(c: &Config, bad: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut need = |present: bool, key: &str, what: &str| {
+        if !present && !bad.contains(key) {
+            let var = format!(
+                "{ENV_PREFIX}{}",
+                key.replace('.', "__").to_ascii_uppercase()
+            );
+            out.push(format!(
+                "{key}: required to run ({what}); set it in the file or {var}"
+            ));
+        }
+    };
+    need(
+        c.noise.static_key_file.is_some(),
+        "noise.static_key_file",
+        "path of the proxy's Noise private key",
+    );
+    need(
+        c.noise.cert_chain_file.is_some(),
+        "noise.cert_chain_file",
+        "path of the certificate chain shown to clients",
+    );
+    need(
+        c.upstream.addr.is_some(),
+        "upstream.addr",
+        "host:port of the WhatsApp server",
+    );
+    need(
+        c.upstream.key_seed_file.is_some(),
+        "upstream.key_seed_file",
+        "path of the seed for upstream client keys",
+    );
+    if c.auth.mode == AuthMode::Jwt && !bad.contains("auth.mode") {
+        need(
+            c.auth.issuer.is_some(),
+            "auth.issuer",
+            "auth.mode = \"jwt\" checks `iss`",
+        );
+        need(
+            c.auth.audience.is_some(),
+            "auth.audience",
+            "auth.mode = \"jwt\" checks `aud`",
+        );
+        if c.auth.jwks_file.is_none()
+            && c.auth.jwks_url.is_none()
+            && !bad.contains("auth.jwks_file")
+            && !bad.contains("auth.jwks_url")
+        {
+            out.push(
+                "auth.jwks_file, auth.jwks_url: one is required to run with auth.mode = \"jwt\""
+                    .to_string(),
+            );
+        }
+    }
+    out
+}
+
+// ---- converters: one per value shape; each message says what was expected ----
+
+fn string(v: &Value, raw: Option<&str>) -> Result<String, String> {
+    match (v, raw) {
+        (Value::String(s), _) => Ok(s.clone()),
+        // From the environment, `6.3` or `true` were meant as text when text is expected.
+        (_, Some(raw)) => Ok(raw.to_string()),
+        (other, None) => Err(format!("expected a string, found {}", type_name(other))),
+    }
+}
+
+fn non_empty_string(v: &Value, raw: Option<&str>) -> Result<String, String> {
+    let s = string(v, raw)?;
+    if s.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(s)
+}
+
+fn path(v: &Value, raw: Option<&str>) -> Result<PathBuf, String> {
+    non_empty_string(v, raw).map(PathBuf::from)
+}
+
+fn boolean(v: &Value, _raw: Option<&str>) -> Result<bool, String> {
+    v.as_bool()
+        .ok_or_else(|| format!("expected true or false, found {}", type_name(v)))
+}
+
+fn bounded(v: &Value, _raw: Option<&str>, min: u64, max: u64) -> Result<usize, String> {
+    let n = v
+        .as_integer()
+        .ok_or_else(|| format!("expected an integer, found {}", type_name(v)))?;
+    match u64::try_from(n) {
+        Ok(n) if (min..=max).contains(&n) => {
+            usize::try_from(n).map_err(|_| format!("{n} does not fit this platform"))
+        }
+        _ => Err(format!("{n} is out of range {min}..={max}")),
+    }
+}
+
+fn duration(v: &Value, raw: Option<&str>) -> Result<Duration, String> {
+    let s = match v {
+        Value::String(s) => s.as_str(),
+        _ => match raw {
+            Some(r) => r,
+            None => {
+                return Err(format!(
+                    "expected a duration string such as \"5s\", found {}",
+                    type_name(v)
+                ))
+            }
+        },
+    };
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?} ({e}); write e.g. \"500ms\", \"5s\", \"2m\""))
+}
+
+fn positive_duration(v: &Value, raw: Option<&str>) -> Result<Duration, String> {
+    let d = duration(v, raw)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+fn socket_addr(v: &Value, raw: Option<&str>) -> Result<SocketAddr, String> {
+    let s = string(v, raw)?;
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected IP:PORT such as \"0.0.0.0:5222\", found {s:?}"))
+}
+
+fn host_port(v: &Value, raw: Option<&str>) -> Result<String, String> {
+    let s = string(v, raw)?;
+    let bad = || format!("expected HOST:PORT such as \"g.whatsapp.net:443\", found {s:?}");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let port_ok = matches!(port.parse::<u16>(), Ok(p) if p != 0) && !port.starts_with('+');
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    };
+    if port_ok && host_ok {
+        Ok(s)
+    } else {
+        Err(bad())
+    }
+}
+
+fn https_url(v: &Value, raw: Option<&str>) -> Result<String, String> {
+    let s = string(v, raw)?;
+    let rest = s
+        .get(.."https://".len())
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &s["https://".len()..]);
+    let ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        && !s.chars().any(char::is_whitespace);
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!("expected an https:// URL, found {s:?}"))
+    }
+}
+
+fn public_key(v: &Value, raw: Option<&str>) -> Result<[u8; 32], String> {
+    let s = string(v, raw)?;
+    crate::noise::keys::public_key_from_base64(&s)
+        .map_err(|e| format!("expected a base64 32-byte public key: {e}"))
+}
+
+fn version(v: &Value, raw: Option<&str>) -> Result<Version, String> {
+    match (v, raw) {
+        (Value::Float(_), None) => {
+            Err("expected a string such as \"6.3\" (quoted: a bare 6.3 is a TOML float)".into())
+        }
+        _ => string(v, raw)?.parse(),
+    }
+}
+
+fn versions(v: &Value, _raw: Option<&str>) -> Result<Vec<Version>, String> {
+    let items = v.as_array().ok_or_else(|| {
+        format!(
+            "expected an array such as [\"6.3\"], found {}",
+            type_name(v)
+        )
+    })?;
+    if items.is_empty() {
+        return Err("must list at least one version".into());
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut problems = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match version(item, None) {
+            Ok(v) => out.push(v),
+            Err(e) => problems.push(format!("[{i}]: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn products(v: &Value, _raw: Option<&str>) -> Result<Vec<u32>, String> {
+    let items = v.as_array().ok_or_else(|| {
+        format!(
+            "expected an array of integers such as [2], found {}",
+            type_name(v)
+        )
+    })?;
+    if items.is_empty() {
+        return Err("must list at least one product".into());
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("[{i}]: expected a non-negative integer"))
+        })
+        .collect()
+}
+
+fn choice<T: Copy>(v: &Value, raw: Option<&str>, options: &[(&str, T)]) -> Result<T, String> {
+    let s = string(v, raw)?;
+    options
+        .iter()
+        .find(|(name, _)| *name == s)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+            format!("expected one of {}, found {s:?}", names.join(", "))
+        })
+}
+
+fn unsupported(v: &Value, raw: Option<&str>) -> Result<Unsupported, String> {
+    choice(
+        v,
+        raw,
+        &[
+            ("annotate", Unsupported::Annotate),
+            ("reject", Unsupported::Reject),
+        ],
+    )
+}
+
+fn auth_mode(v: &Value, raw: Option<&str>) -> Result<AuthMode, String> {
+    choice(v, raw, &[("jwt", AuthMode::Jwt), ("none", AuthMode::None)])
+}

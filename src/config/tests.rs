@@ -1,0 +1,438 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/interop-proxy.toml");
+const CAPS_EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/capabilities.toml");
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn errors(file: Option<&Path>, env_pairs: &[(&str, &str)]) -> Vec<String> {
+    Config::load_from(file, &env(env_pairs)).unwrap_err().0
+}
+
+#[test]
+fn no_sources_gives_defaults() {
+    assert_eq!(Config::load_from(None, &[]).unwrap(), Config::default());
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let d = Config::default();
+    assert_eq!(d.listen.to_string(), "0.0.0.0:5222");
+    assert_eq!(d.admin.listen.to_string(), "0.0.0.0:9464");
+    assert_eq!(d.client.versions, vec![Version::new(6, 3)]);
+    assert_eq!(d.upstream.connect_timeout, Duration::from_secs(5));
+    assert_eq!(d.auth.mode, AuthMode::Jwt);
+    assert_eq!(d.auth.products, vec![2]);
+    assert_eq!(d.caps.unsupported, Unsupported::Annotate);
+    assert_eq!(d.limits.max_frame_bytes, 1_048_576);
+    assert_eq!(d.limits.max_stanza_bytes, 262_144);
+    assert_eq!(d.shutdown.grace, Duration::from_secs(30));
+}
+
+#[test]
+fn default_root_key_is_the_whatsapp_root() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(DEFAULT_ROOT_KEY);
+    assert_eq!(b64, "FCN1V00KWHFmqucevlFkN8Sii3PjaVxs4ff5VF2o7ms=");
+    assert_eq!(
+        hex::encode(DEFAULT_ROOT_KEY),
+        "142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b"
+    );
+}
+
+#[test]
+fn example_file_matches_defaults() {
+    let loaded = Config::load_from(Some(Path::new(EXAMPLE)), &[]).unwrap();
+    assert_eq!(loaded, Config::default());
+}
+
+#[test]
+fn example_file_lists_every_key() {
+    // Commented-out optional keys count: the file is the operator's reference.
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    for (section, keys) in super::load::SECTIONS {
+        assert!(
+            text.contains(&format!("[{section}]")),
+            "missing [{section}]"
+        );
+        for key in keys.iter() {
+            assert!(
+                text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
+                "example file lacks {section}.{key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn capabilities_example_is_toml() {
+    let text = std::fs::read_to_string(CAPS_EXAMPLE).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    assert!(table["profiles"].get("default").is_some());
+    assert_eq!(table["rules"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn file_overrides_defaults() {
+    let f = file(
+        r#"
+listen = "127.0.0.1:6000"
+[client]
+versions = ["6.3", "5.2"]
+proxy_protocol = true
+[upstream]
+addr = "g.whatsapp.net:443"
+server_key = "FCN1V00KWHFmqucevlFkN8Sii3PjaVxs4ff5VF2o7ms="
+connect_timeout = "750ms"
+version = "5.2"
+[auth]
+mode = "none"
+products = [2, 7]
+[limits]
+max_sessions = 10
+"#,
+    );
+    let c = Config::load_from(Some(f.path()), &[]).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:6000");
+    assert_eq!(
+        c.client.versions,
+        vec![Version::new(6, 3), Version::new(5, 2)]
+    );
+    assert!(c.client.proxy_protocol);
+    assert_eq!(c.upstream.addr.as_deref(), Some("g.whatsapp.net:443"));
+    assert_eq!(c.upstream.server_key, Some(DEFAULT_ROOT_KEY));
+    assert_eq!(c.upstream.connect_timeout, Duration::from_millis(750));
+    assert_eq!(c.upstream.version, Some(Version::new(5, 2)));
+    assert_eq!(c.auth.mode, AuthMode::None);
+    assert_eq!(c.auth.products, vec![2, 7]);
+    assert_eq!(c.effective_max_sessions(), 10);
+    // Untouched keys keep their defaults.
+    assert_eq!(c.admin, Config::default().admin);
+}
+
+#[test]
+fn env_overrides_file() {
+    let f = file("listen = \"127.0.0.1:6000\"\n[upstream]\naddr = \"a.example:443\"\n");
+    let c = Config::load_from(
+        Some(f.path()),
+        &env(&[
+            ("INTEROP_PROXY_LISTEN", "127.0.0.1:7000"),
+            ("INTEROP_PROXY_UPSTREAM__ADDR", "b.example:443"),
+            ("INTEROP_PROXY_UPSTREAM__VERSION", "6.3"),
+            ("INTEROP_PROXY_UPSTREAM__CONNECT_TIMEOUT", "2s"),
+            ("INTEROP_PROXY_CLIENT__PROXY_PROTOCOL", "true"),
+            ("INTEROP_PROXY_LIMITS__MAX_DEPTH", "8"),
+            ("INTEROP_PROXY_AUTH__ISSUER", "\"https://issuer.example\""),
+            ("UNRELATED", "ignored"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+    assert_eq!(c.upstream.addr.as_deref(), Some("b.example:443"));
+    // Unquoted 6.3 would be a float to a TOML parser; a version key takes it as text.
+    assert_eq!(c.upstream.version, Some(Version::new(6, 3)));
+    assert_eq!(c.upstream.connect_timeout, Duration::from_secs(2));
+    assert!(c.client.proxy_protocol);
+    assert_eq!(c.limits.max_depth, 8);
+    assert_eq!(c.auth.issuer.as_deref(), Some("https://issuer.example"));
+}
+
+#[test]
+fn list_via_env() {
+    let c = Config::load_from(
+        None,
+        &env(&[
+            ("INTEROP_PROXY_CLIENT__VERSIONS", r#"["6.3","5.2"]"#),
+            ("INTEROP_PROXY_AUTH__PRODUCTS", "[2, 3]"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.client.versions,
+        vec![Version::new(6, 3), Version::new(5, 2)]
+    );
+    assert_eq!(c.auth.products, vec![2, 3]);
+}
+
+#[test]
+fn config_file_from_env_variable() {
+    let f = file("listen = \"127.0.0.1:6001\"\n");
+    let path = f.path().to_str().unwrap();
+    let c = Config::load_from(None, &env(&[("INTEROP_PROXY_CONFIG", path)])).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:6001");
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let errs = errors(Some(Path::new("/nonexistent/interop-proxy.toml")), &[]);
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].contains("cannot read"), "{errs:?}");
+}
+
+#[test]
+fn unknown_keys_refused_in_file() {
+    let f = file("lisen = \"0.0.0.0:1\"\n[upstream]\nadr = \"x:1\"\n[extra]\n");
+    let errs = errors(Some(f.path()), &[]);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("lisen: unknown key")));
+    assert!(errs
+        .iter()
+        .any(|e| e.starts_with("upstream.adr: unknown key")));
+    assert!(errs.iter().any(|e| e.starts_with("extra: unknown key")));
+}
+
+#[test]
+fn unknown_keys_refused_in_env() {
+    let errs = errors(
+        None,
+        &[
+            ("INTEROP_PROXY_UPSTREAM__ADR", "x:1"),
+            ("INTEROP_PROXY_NOISE__STATIC_KEY", "c2VjcmV0"),
+            ("INTEROP_PROXY_BOGUS", "1"),
+            ("INTEROP_PROXY_A____B", "1"),
+        ],
+    );
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert!(errs
+        .iter()
+        .any(|e| e.contains("upstream.adr: unknown key")
+            && e.contains("INTEROP_PROXY_UPSTREAM__ADR")));
+    assert!(errs
+        .iter()
+        .any(|e| e.starts_with("noise.static_key: unknown key")));
+    assert!(errs.iter().any(|e| e.starts_with("bogus: unknown key")));
+    assert!(errs.iter().any(|e| e.contains("malformed name")));
+}
+
+#[test]
+fn all_bad_values_reported_at_once() {
+    let f = file(
+        r#"
+listen = "nowhere"
+[client]
+versions = ["6.3", "7", 6.3, "300.1"]
+[upstream]
+root_key = "not base64!"
+server_key = "AAAA"
+connect_timeout = "5 parsecs"
+[caps]
+unsupported = "drop"
+lookup_url = "http://insecure.example/caps"
+[auth]
+jwks_url = "ftp://x"
+leeway = 5
+[limits]
+max_frame_bytes = 16777216
+max_depth = 0
+idle_timeout = "0s"
+"#,
+    );
+    let errs = errors(
+        Some(f.path()),
+        &[
+            ("INTEROP_PROXY_UPSTREAM__ADDR", "no-port"),
+            ("INTEROP_PROXY_SHUTDOWN__GRACE", "soon"),
+        ],
+    );
+    let keys = [
+        "listen:",
+        "client.versions:",
+        "upstream.root_key:",
+        "upstream.server_key:",
+        "upstream.connect_timeout:",
+        "caps.unsupported:",
+        "caps.lookup_url:",
+        "auth.jwks_url:",
+        "auth.leeway:",
+        "limits.max_frame_bytes:",
+        "limits.max_depth:",
+        "limits.idle_timeout:",
+        "upstream.addr:",
+        "shutdown.grace:",
+    ];
+    for key in keys {
+        assert!(
+            errs.iter().any(|e| e.starts_with(key)),
+            "no error for {key}: {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), keys.len(), "{errs:#?}");
+    let versions = errs
+        .iter()
+        .find(|e| e.starts_with("client.versions"))
+        .unwrap();
+    assert!(versions.contains("[1]") && versions.contains("[2]") && versions.contains("[3]"));
+    assert!(!versions.contains("[0]"));
+    // One problem per line in the printed form.
+    let shown = ConfigErrors(errs.clone()).to_string();
+    assert_eq!(shown.lines().count(), errs.len());
+    // Messages point at the source to fix.
+    let grace = errs
+        .iter()
+        .find(|e| e.starts_with("shutdown.grace"))
+        .unwrap();
+    assert!(grace.contains("INTEROP_PROXY_SHUTDOWN__GRACE"), "{grace}");
+    let listen = errs.iter().find(|e| e.starts_with("listen")).unwrap();
+    assert!(listen.contains(&f.path().display().to_string()), "{listen}");
+}
+
+#[test]
+fn bad_duration() {
+    let errs = errors(
+        None,
+        &[("INTEROP_PROXY_LIMITS__HANDSHAKE_TIMEOUT", "ten seconds")],
+    );
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("limits.handshake_timeout: invalid duration"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn bad_base64_key() {
+    let errs = errors(None, &[("INTEROP_PROXY_UPSTREAM__ROOT_KEY", "%%%")]);
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("upstream.root_key: expected a base64 32-byte public key"));
+    let short = errors(None, &[("INTEROP_PROXY_UPSTREAM__SERVER_KEY", "AAAA")]);
+    assert!(short[0].contains("32 bytes"), "{short:?}");
+}
+
+#[test]
+fn bad_toml_file_is_reported_with_env_problems() {
+    let f = file("listen = \n");
+    let errs = errors(
+        Some(f.path()),
+        &[("INTEROP_PROXY_LIMITS__MAX_DEPTH", "deep")],
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].contains("not valid TOML"));
+}
+
+#[test]
+fn versions_parse_strictly() {
+    assert_eq!("6.3".parse::<Version>().unwrap(), Version::new(6, 3));
+    assert_eq!("255.0".parse::<Version>().unwrap().to_string(), "255.0");
+    for bad in ["6", "6.3.1", "256.0", "+6.3", "6.", ".3", "a.b", ""] {
+        assert!(bad.parse::<Version>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn both_jwks_sources_refused() {
+    let errs = errors(
+        None,
+        &[
+            ("INTEROP_PROXY_AUTH__JWKS_FILE", "/etc/jwks.json"),
+            ("INTEROP_PROXY_AUTH__JWKS_URL", "https://x.example/jwks"),
+        ],
+    );
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].contains("not both"));
+}
+
+#[test]
+fn same_port_for_proxy_and_admin_refused() {
+    let errs = errors(None, &[("INTEROP_PROXY_ADMIN__LISTEN", "0.0.0.0:5222")]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}
+
+#[test]
+fn check_runnable_lists_missing() {
+    let errs = Config::default().check_runnable().unwrap_err().0;
+    let expected = [
+        "noise.static_key_file:",
+        "noise.cert_chain_file:",
+        "upstream.addr:",
+        "upstream.key_seed_file:",
+        "auth.issuer:",
+        "auth.audience:",
+        "auth.jwks_file, auth.jwks_url:",
+    ];
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    for (e, want) in errs.iter().zip(expected) {
+        assert!(e.starts_with(want), "{e} vs {want}");
+    }
+    assert!(errs[2].contains("INTEROP_PROXY_UPSTREAM__ADDR"));
+
+    let mut c = Config::default();
+    c.auth.mode = AuthMode::None;
+    c.noise.static_key_file = Some(PathBuf::from("k"));
+    c.noise.cert_chain_file = Some(PathBuf::from("c"));
+    c.upstream.addr = Some("g.whatsapp.net:443".into());
+    c.upstream.key_seed_file = Some(PathBuf::from("s"));
+    c.check_runnable().unwrap();
+}
+
+#[test]
+fn load_runnable_combines_without_double_reporting() {
+    let errs = Config::load_runnable_from(
+        None,
+        &env(&[
+            ("INTEROP_PROXY_UPSTREAM__ADDR", "bad"),
+            ("INTEROP_PROXY_AUTH__MODE", "none"),
+            ("INTEROP_PROXY_LIMITS__MAX_DEPTH", "-1"),
+        ]),
+    )
+    .unwrap_err()
+    .0;
+    // Bad addr once (not also "required"), max_depth, and the three missing paths.
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    assert_eq!(
+        errs.iter()
+            .filter(|e| e.starts_with("upstream.addr"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn host_port_forms() {
+    for ok in [
+        "g.whatsapp.net:443",
+        "127.0.0.1:5222",
+        "[::1]:443",
+        "sim:5222",
+    ] {
+        Config::load_from(None, &env(&[("INTEROP_PROXY_UPSTREAM__ADDR", ok)])).unwrap();
+    }
+    for bad in [
+        "g.whatsapp.net",
+        ":443",
+        "host:0",
+        "host:99999",
+        "::1:443",
+        "a b:1",
+    ] {
+        let errs = errors(None, &[("INTEROP_PROXY_UPSTREAM__ADDR", bad)]);
+        assert_eq!(errs.len(), 1, "{bad}");
+    }
+}
+
+#[test]
+fn nofile_parsing_and_session_budget() {
+    let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                  Max processes             63455                63455                processes \n\
+                  Max open files            1024                 1048576              files     \n";
+    assert_eq!(super::load::parse_nofile_soft(limits), Some(1024));
+    assert_eq!(super::load::sessions_for_nofile(1024), 448);
+    assert_eq!(super::load::sessions_for_nofile(10), 1);
+    let unlimited = "Max open files            unlimited            unlimited            files\n";
+    assert!(super::load::parse_nofile_soft(unlimited).unwrap() > 1024);
+    assert!(Config::default().effective_max_sessions() >= 1);
+}
