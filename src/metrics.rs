@@ -253,18 +253,27 @@ fn kind_index(kind: &str) -> usize {
 }
 
 /// Handles for every labelled series, resolved once against the installed recorder.
+/// Arrays are indexed by the enums' discriminants, which follow their `ALL` order.
 struct Handles {
+    /// [`SESSIONS_ACTIVE`].
     sessions_active: Gauge,
+    /// [`CONNECTIONS_ACCEPTED`].
     connections_accepted: Counter,
-    /// `[leg][pattern][ok as usize]`.
+    /// [`HANDSHAKES`] as `[leg][pattern][ok as usize]`.
     handshakes: [[[Counter; 2]; 3]; 2],
+    /// [`HANDSHAKE_DURATION`] by leg.
     handshake_duration: [Histogram; 2],
-    /// `[direction][kind]`.
+    /// [`STANZAS`] as `[direction][kind]`.
     stanzas: [[Counter; STANZA_KINDS.len()]; 2],
+    /// [`STANZA_BYTES`] by direction.
     stanza_bytes: [Counter; 2],
+    /// [`RELAY_DURATION`] by direction.
     relay_duration: [Histogram; 2],
+    /// [`ANNOTATIONS`] by kind.
     annotations: [Counter; 4],
+    /// [`CAPS_LOOKUPS`] by result.
     caps_lookups: [Counter; 3],
+    /// [`SESSIONS_CLOSED`] by reason.
     sessions_closed: [Counter; 9],
 }
 

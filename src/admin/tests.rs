@@ -10,10 +10,15 @@ use super::*;
 
 const T: Duration = Duration::from_secs(5);
 
+/// A running admin server and the levers a test pulls.
 struct Server {
+    /// Where it listens.
     addr: SocketAddr,
+    /// Its readiness latch.
     readiness: Readiness,
+    /// Completes the shutdown future.
     stop: oneshot::Sender<()>,
+    /// The `serve` task, whose result the test checks.
     task: JoinHandle<std::io::Result<()>>,
 }
 

@@ -77,8 +77,10 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
 const TOP_LEVEL_KEYS: &[&str] = &["listen"];
 
 impl Config {
-    /// Loads from `file` (or the file named by `INTEROP_PROXY_CONFIG`) and the process
-    /// environment.
+    /// Loads from `file` (or, when `None`, the file named by `INTEROP_PROXY_CONFIG`; no
+    /// file at all is fine) and the process environment. Only bad values are errors here;
+    /// missing deployment settings are [`Config::check_runnable`]'s business, so `demo`
+    /// can load the same way.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigErrors> {
         Self::load_from(file, &process_env())
     }
@@ -162,8 +164,15 @@ pub(super) fn parse_nofile_soft(limits: &str) -> Option<usize> {
 /// Where a value came from, so each message can point at the line to fix.
 #[derive(Clone, Debug)]
 enum Origin {
+    /// The configuration file at this path.
     File(PathBuf),
-    Env { var: String, raw: String },
+    /// An environment variable.
+    Env {
+        /// Its name, which is what the operator has to find and fix.
+        var: String,
+        /// Its text before TOML parsing, for keys that want text where TOML saw a number.
+        raw: String,
+    },
 }
 
 impl Origin {
@@ -177,9 +186,11 @@ impl Origin {
 
 /// The merged sources before conversion.
 struct Tree {
+    /// File contents with environment values written over them.
     root: toml::Table,
     /// Dotted paths set by environment variables; everything else came from the file.
     env_origins: HashMap<String, Origin>,
+    /// The file read, named in messages about values it supplied.
     file: Option<PathBuf>,
 }
 
@@ -322,7 +333,9 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 struct Converter<'a> {
+    /// The merged sources.
     tree: &'a Tree,
+    /// Problems found so far, in key order.
     errors: Vec<String>,
     /// Keys already reported, so "required" checks do not pile on a second message.
     bad: BTreeSet<String>,

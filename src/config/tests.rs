@@ -170,6 +170,20 @@ fn list_via_env() {
 }
 
 #[test]
+fn env_strings_quoted_or_not() {
+    for (raw, want) in [("6.3", Version::new(6, 3)), ("\"5.2\"", Version::new(5, 2))] {
+        let c = Config::load_from(None, &env(&[("INTEROP_PROXY_UPSTREAM__VERSION", raw)])).unwrap();
+        assert_eq!(c.upstream.version, Some(want), "{raw}");
+    }
+    for raw in ["127.0.0.1:5223", "\"127.0.0.1:5223\""] {
+        let c = Config::load_from(None, &env(&[("INTEROP_PROXY_LISTEN", raw)])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5223");
+    }
+    let errs = errors(None, &[("INTEROP_PROXY_CLIENT__VERSIONS", "[6.3]")]);
+    assert!(errs[0].contains("quoted"), "{errs:?}");
+}
+
+#[test]
 fn config_file_from_env_variable() {
     let f = file("listen = \"127.0.0.1:6001\"\n");
     let path = f.path().to_str().unwrap();
