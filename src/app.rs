@@ -36,7 +36,8 @@ impl App {
     /// Loads keys and binds both listeners. Problems with key files are reported
     /// together, one per line.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let shared = Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
+        let shared =
+            Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
         let listener = TcpListener::bind(config.listen).await?;
         let admin_listener = TcpListener::bind(config.admin.listen).await?;
         Ok(Self {
@@ -98,9 +99,17 @@ impl App {
 /// Reads the key files and turns the configuration into what sessions share.
 pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
     let mut problems = Vec::new();
-    let static_key = read_key(config.noise.static_key_file.as_deref(), "noise.static_key_file", &mut problems)
-        .map(Keypair::from_secret);
-    let key_seed = read_key(config.upstream.key_seed_file.as_deref(), "upstream.key_seed_file", &mut problems);
+    let static_key = read_key(
+        config.noise.static_key_file.as_deref(),
+        "noise.static_key_file",
+        &mut problems,
+    )
+    .map(Keypair::from_secret);
+    let key_seed = read_key(
+        config.upstream.key_seed_file.as_deref(),
+        "upstream.key_seed_file",
+        &mut problems,
+    );
     let cert_chain = match config.noise.cert_chain_file.as_deref() {
         None => {
             problems.push("noise.cert_chain_file: not set".into());
@@ -152,7 +161,12 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             ..StanzaLimits::default()
         }),
         auth: Authenticator {
-            products: config.auth.products.clone(),
+            products: config
+                .auth
+                .products
+                .iter()
+                .filter_map(|&p| i32::try_from(p).ok())
+                .collect(),
         },
     })
 }

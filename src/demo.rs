@@ -78,8 +78,10 @@ impl Deployment {
             base64::engine::general_purpose::STANDARD.encode(chain),
         )?;
 
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse()?;
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            ..Config::default()
+        };
         config.admin.listen = "127.0.0.1:0".parse()?;
         config.noise.static_key_file = Some(static_key_file);
         config.noise.cert_chain_file = Some(chain_file);

@@ -19,16 +19,16 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod codec;
 pub mod config;
+pub mod demo;
 pub mod handshake;
 pub mod metrics;
 pub mod noise;
-pub mod stanza;
-pub mod auth;
-pub mod codec;
 pub mod pipeline;
 pub mod proxy;
-pub mod transport;
-pub mod app;
 pub mod sim;
-pub mod demo;
+pub mod stanza;
+pub mod transport;

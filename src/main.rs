@@ -90,9 +90,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` sets levels, `INTEROP_PROXY_LOG_FORMAT=json` switches to JSON.
+/// Logs to stderr; `INTEROP_PROXY_LOG` sets levels (`RUST_LOG` syntax, default `info`),
+/// `INTEROP_PROXY_LOG_FORMAT=json` switches to one JSON object per line.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INTEROP_PROXY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -106,7 +107,7 @@ fn init_tracing() {
 
 /// Loads the configuration or prints every problem and gives exit status 64.
 fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
-    Config::load(path.as_deref()).map_err(|errors| {
+    Config::load_runnable(path.as_deref()).map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::from(EXIT_CONFIG)
     })
@@ -118,10 +119,6 @@ fn run_proxy(path: Option<PathBuf>) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Err(errors) = config.check_runnable() {
-        eprintln!("{errors}");
-        return ExitCode::from(EXIT_CONFIG);
-    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let app = match App::bind(&config).await {
@@ -195,7 +192,10 @@ fn issue_chain(
     );
     std::fs::write(
         out,
-        format!("{}\n", base64::engine::general_purpose::STANDARD.encode(chain)),
+        format!(
+            "{}\n",
+            base64::engine::general_purpose::STANDARD.encode(chain)
+        ),
     )?;
     Ok(())
 }
@@ -217,7 +217,10 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn demo(clients: usize, duration: Duration) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let summary = runtime.block_on(interop_proxy::demo::run(clients, duration))?;
-    println!("interop-proxy demo: reference server <- proxy <- {} clients", summary.sessions);
+    println!(
+        "interop-proxy demo: reference server <- proxy <- {} clients",
+        summary.sessions
+    );
     println!("  sessions          {}", summary.sessions);
     println!("  messages sent     {}", summary.sent);
     println!("  payload bytes     {}", summary.payload_bytes);
@@ -234,4 +237,3 @@ fn demo(clients: usize, duration: Duration) -> anyhow::Result<()> {
     println!("OK");
     Ok(())
 }
-

@@ -23,7 +23,9 @@ async fn closed_port() -> String {
 #[tokio::test]
 async fn unreachable_upstream_is_refused_with_503() {
     let port = closed_port().await;
-    let d = Deployment::start(move |c, _| c.upstream.addr = Some(port)).await.unwrap();
+    let d = Deployment::start(move |c, _| c.upstream.addr = Some(port))
+        .await
+        .unwrap();
     match SimClient::login(d.proxy_addr, &d.client(1)).await {
         Err(SimError::Refused(code)) => assert_eq!(code, "503"),
         other => panic!("expected a 503 failure, got {:?}", other.map(|_| ())),
@@ -77,9 +79,13 @@ async fn a_stanza_read_before_the_client_left_still_reaches_the_server() {
     let d = Deployment::start(|_, _| {}).await.unwrap();
     let mut c = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     for i in 0..50 {
-        c.send(&sim::message(9, &format!("last{i}"), Opaque::from_bytes("QQ==")))
-            .await
-            .unwrap();
+        c.send(&sim::message(
+            9,
+            &format!("last{i}"),
+            Opaque::from_bytes("QQ=="),
+        ))
+        .await
+        .unwrap();
     }
     c.close().await;
     eventually(|| d.server.received(1).len() == 50).await;
@@ -97,7 +103,9 @@ async fn a_stalled_upstream_stalls_the_client_instead_of_growing_memory() {
     let sender = tokio::spawn(async move {
         // 4,000 × 60 KB = 240 MB: far more than every socket buffer on the path.
         for i in 0..4000 {
-            tx.send(&sim::message(9, &i.to_string(), big.clone())).await.unwrap();
+            tx.send(&sim::message(9, &i.to_string(), big.clone()))
+                .await
+                .unwrap();
             counter.fetch_add(60_000, Ordering::Relaxed);
         }
     });
@@ -106,9 +114,15 @@ async fn a_stalled_upstream_stalls_the_client_instead_of_growing_memory() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let later = sent.load(Ordering::Relaxed);
     assert!(!sender.is_finished(), "the client was never slowed down");
-    assert_eq!(at_stall, later, "the client kept sending into a stalled path");
+    assert_eq!(
+        at_stall, later,
+        "the client kept sending into a stalled path"
+    );
     // What is in flight is bounded by the kernel's socket buffers, not by the proxy.
-    assert!(later < 64 * 1024 * 1024, "{later} bytes accepted while stalled");
+    assert!(
+        later < 64 * 1024 * 1024,
+        "{later} bytes accepted while stalled"
+    );
     sender.abort();
 }
 

@@ -14,7 +14,11 @@ use support::*;
 /// A base64 payload of `n` raw random bytes.
 fn payload(n: usize) -> Opaque {
     let raw: Vec<u8> = (0..n).map(|i| (i * 31 + n) as u8).collect();
-    Opaque::from_bytes(base64::engine::general_purpose::STANDARD.encode(raw).into_bytes())
+    Opaque::from_bytes(
+        base64::engine::general_purpose::STANDARD
+            .encode(raw)
+            .into_bytes(),
+    )
 }
 
 #[tokio::test]
@@ -47,7 +51,11 @@ async fn every_pattern_on_both_legs() {
         // The first upstream session uses the configured knowledge; a verified chain
         // teaches the proxy the server's key, so later sessions use IK.
         let patterns = d.server.patterns();
-        assert_eq!(patterns, vec![upstream, Pattern::Ik, Pattern::Ik], "upstream leg");
+        assert_eq!(
+            patterns,
+            vec![upstream, Pattern::Ik, Pattern::Ik],
+            "upstream leg"
+        );
     }
 }
 
@@ -59,12 +67,24 @@ async fn payloads_of_every_size_arrive_byte_identical_both_ways() {
     for size in [0, 1, 2, 3, 100, 1000, 4096, 16 * 1024, 48 * 1024] {
         // base64 of `size` bytes: up to 64 KiB of text
         let p = payload(size);
-        a.send(&sim::message(2, &format!("a{size}"), p.clone())).await.unwrap();
+        a.send(&sim::message(2, &format!("a{size}"), p.clone()))
+            .await
+            .unwrap();
         let got = recv_skip_acks(&mut b).await.unwrap();
-        assert_eq!(got.root().find("enc").unwrap().opaque(), Some(&p), "a->b {size}");
-        b.send(&sim::message(1, &format!("b{size}"), p.clone())).await.unwrap();
+        assert_eq!(
+            got.root().find("enc").unwrap().opaque(),
+            Some(&p),
+            "a->b {size}"
+        );
+        b.send(&sim::message(1, &format!("b{size}"), p.clone()))
+            .await
+            .unwrap();
         let got = recv_skip_acks(&mut a).await.unwrap();
-        assert_eq!(got.root().find("enc").unwrap().opaque(), Some(&p), "b->a {size}");
+        assert_eq!(
+            got.root().find("enc").unwrap().opaque(),
+            Some(&p),
+            "b->a {size}"
+        );
     }
 }
 
@@ -76,7 +96,9 @@ async fn a_thousand_stanzas_keep_their_order() {
     let (mut tx, _rx) = a.into_split();
     let sender = tokio::spawn(async move {
         for i in 0..1000 {
-            tx.send(&sim::message(2, &i.to_string(), payload(300))).await.unwrap();
+            tx.send(&sim::message(2, &i.to_string(), payload(300)))
+                .await
+                .unwrap();
         }
         tx
     });
@@ -96,7 +118,9 @@ async fn compressed_stanzas_are_inflated_and_relayed() {
         r#"<message to="2@s.whatsapp.net" id="z1" type="text"><enc v="2" type="msg">{}</enc></message>"#,
         "QUJD".repeat(2000)
     );
-    a.send_plaintext(&compress_frame(body.as_bytes())).await.unwrap();
+    a.send_plaintext(&compress_frame(body.as_bytes()))
+        .await
+        .unwrap();
     let got = recv_skip_acks(&mut b).await.unwrap();
     assert_eq!(attr(&got, "id").as_deref(), Some("z1"));
     let enc = got.root().find("enc").unwrap().opaque().unwrap();
@@ -113,7 +137,9 @@ async fn unmodified_stanzas_reach_the_server_with_their_exact_bytes() {
     a.send_plaintext(&plain).await.unwrap();
     eventually(|| !d.server.received(1).is_empty()).await;
     let mut out = bytes::BytesMut::new();
-    let codec = interop_proxy::stanza::XmlCodec { limits: Default::default() };
+    let codec = interop_proxy::stanza::XmlCodec {
+        limits: Default::default(),
+    };
     interop_proxy::stanza::StanzaCodec::encode(&codec, &d.server.received(1)[0], &mut out);
     assert_eq!(&out[1..], raw.as_bytes());
 }
@@ -124,7 +150,10 @@ async fn edge_routing_bytes_and_version_reach_the_server() {
     let mut options = d.client(1);
     options.routing = Some(b"edge-route-7".to_vec());
     let _c = SimClient::login(d.proxy_addr, &options).await.unwrap();
-    assert_eq!(d.server.routing(), vec![bytes::Bytes::from_static(b"edge-route-7")]);
+    assert_eq!(
+        d.server.routing(),
+        vec![bytes::Bytes::from_static(b"edge-route-7")]
+    );
 }
 
 #[tokio::test]

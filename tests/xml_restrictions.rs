@@ -14,7 +14,12 @@ fn cases() -> Vec<(&'static str, Vec<u8>, u8, &'static str)> {
     let big = format!("<iq>{}</iq>", "x".repeat(300 * 1024));
     let bomb = compress_frame(&vec![b' '; 8 * 1024 * 1024]);
     vec![
-        ("xml declaration", b"<?xml version='1.0'?><iq/>".to_vec(), 0, "400"),
+        (
+            "xml declaration",
+            b"<?xml version='1.0'?><iq/>".to_vec(),
+            0,
+            "400",
+        ),
         ("doctype", b"<!DOCTYPE iq><iq/>".to_vec(), 0, "400"),
         (
             "entity declaration",
@@ -28,7 +33,12 @@ fn cases() -> Vec<(&'static str, Vec<u8>, u8, &'static str)> {
             0,
             "400",
         ),
-        ("processing instruction", b"<iq><?pi x?></iq>".to_vec(), 0, "400"),
+        (
+            "processing instruction",
+            b"<iq><?pi x?></iq>".to_vec(),
+            0,
+            "400",
+        ),
         ("cdata", b"<iq><![CDATA[x]]></iq>".to_vec(), 0, "400"),
         ("unknown entity", b"<iq>&nbsp;</iq>".to_vec(), 0, "400"),
         ("invalid char ref", b"<iq>&#0;</iq>".to_vec(), 0, "400"),
@@ -37,13 +47,28 @@ fn cases() -> Vec<(&'static str, Vec<u8>, u8, &'static str)> {
         ("text outside root", b"<iq/>junk".to_vec(), 0, "400"),
         ("unclosed", b"<iq><a>".to_vec(), 0, "400"),
         ("mismatched", b"<iq></a>".to_vec(), 0, "400"),
-        ("duplicate attribute", b"<iq a='1' a='2'/>".to_vec(), 0, "400"),
+        (
+            "duplicate attribute",
+            b"<iq a='1' a='2'/>".to_vec(),
+            0,
+            "400",
+        ),
         ("too deep", deep.into_bytes(), 0, "413"),
-        ("too many attributes", format!("<iq{attrs}/>").into_bytes(), 0, "413"),
+        (
+            "too many attributes",
+            format!("<iq{attrs}/>").into_bytes(),
+            0,
+            "413",
+        ),
         ("too long", big.into_bytes(), 0, "413"),
         ("unknown flag", b"<iq/>".to_vec(), 0x04, "400"),
         ("zlib bomb", bomb[1..].to_vec(), 0x02, "413"),
-        ("corrupt zlib", b"\x78\x9c\xff\xff\xff".to_vec(), 0x02, "400"),
+        (
+            "corrupt zlib",
+            b"\x78\x9c\xff\xff\xff".to_vec(),
+            0x02,
+            "400",
+        ),
     ]
 }
 
@@ -70,6 +95,10 @@ async fn each_restriction_ends_only_the_offending_session() {
             .await
             .unwrap();
         let echo = recv_skip_acks(&mut healthy).await.unwrap();
-        assert_eq!(attr(&echo, "id").as_deref(), Some(name), "healthy after {name}");
+        assert_eq!(
+            attr(&echo, "id").as_deref(),
+            Some(name),
+            "healthy after {name}"
+        );
     }
 }

@@ -128,6 +128,25 @@ impl FrameReader {
         Ok(&self.buf[..n])
     }
 
+    /// Reads and discards until the peer closes. Closing a socket with unread bytes makes
+    /// the kernel send a reset, and a reset can destroy what the peer has not read yet:
+    /// the last stanzas written to it. Reading to the end lets the close be a clean FIN.
+    pub async fn discard_to_end(&mut self) {
+        self.buf = BytesMut::new();
+        let mut scratch = [0u8; 1024];
+        loop {
+            if self.inner.readable().await.is_err() {
+                return;
+            }
+            match self.inner.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Reads once more from the socket, reserving room for at least `needed` bytes;
     /// false on end of stream.
     async fn fill(&mut self, needed: usize) -> Result<bool, FrameError> {

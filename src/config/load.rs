@@ -20,6 +20,14 @@ pub const ENV_PREFIX: &str = "INTEROP_PROXY_";
 /// Names the configuration file when `--config` is not given; not itself a config key.
 pub const CONFIG_FILE_ENV: &str = "INTEROP_PROXY_CONFIG";
 
+/// Variables with the prefix that are not configuration keys: the file's path and the
+/// log settings, which must work before (and when) the configuration fails to load.
+pub const NON_CONFIG_ENV: [&str; 3] = [
+    CONFIG_FILE_ENV,
+    "INTEROP_PROXY_LOG",
+    "INTEROP_PROXY_LOG_FORMAT",
+];
+
 /// Fds kept back from the session budget for listeners, admin connections (at most
 /// [`crate::admin::MAX_CONNECTIONS`]), the capability file, JWKS fetches and logging.
 const FD_RESERVE: usize = 128;
@@ -274,7 +282,7 @@ fn load_inner(
 fn merge_env(tree: &mut Tree, env: &[(String, String)], errors: &mut Vec<String>) {
     let mut vars: Vec<&(String, String)> = env
         .iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_FILE_ENV)
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NON_CONFIG_ENV.contains(&k.as_str()))
         .collect();
     // Deterministic order, so a section variable and a key variable combine the same way
     // on every start.

@@ -88,9 +88,12 @@ async fn run(
                 .map_err(|e| (pattern, handshake_error(e)))?
         }
     };
-    let remote_static = responder
-        .remote_static()
-        .ok_or_else(|| (pattern, SessionError::ClientHandshake("no static key".into())))?;
+    let remote_static = responder.remote_static().ok_or_else(|| {
+        (
+            pattern,
+            SessionError::ClientHandshake("no static key".into()),
+        )
+    })?;
     let transport = responder
         .into_transport()
         .map_err(|e| (pattern, handshake_error(e)))?;
@@ -105,13 +108,16 @@ async fn run(
 }
 
 /// Reads one handshake frame and decodes it.
-pub(super) async fn read_message(reader: &mut FrameReader) -> Result<HandshakeMessage, SessionError> {
+pub(super) async fn read_message(
+    reader: &mut FrameReader,
+) -> Result<HandshakeMessage, SessionError> {
     let frame = reader
         .next_frame()
         .await
         .map_err(|e| frame_error(Side::Client, e))?
         .ok_or(SessionError::Closed(Side::Client))?;
-    HandshakeMessage::decode(frame.as_ref()).map_err(|e| malformed(&format!("HandshakeMessage: {e}")))
+    HandshakeMessage::decode(frame.as_ref())
+        .map_err(|e| malformed(&format!("HandshakeMessage: {e}")))
 }
 
 /// Encodes and writes one handshake frame.

@@ -83,9 +83,12 @@ impl SessionError {
             SessionError::Malformed { .. } => {
                 (CloseReason::ProtocolError, Some(400), "malformed", None)
             }
-            SessionError::Limit { .. } => {
-                (CloseReason::LimitExceeded, Some(413), "limit exceeded", None)
-            }
+            SessionError::Limit { .. } => (
+                CloseReason::LimitExceeded,
+                Some(413),
+                "limit exceeded",
+                None,
+            ),
             SessionError::ClientHandshake(_) => {
                 (CloseReason::HandshakeFailed, None, "", Some(Side::Client))
             }

@@ -48,6 +48,7 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
         Err(e) => {
             tracing::debug!(error = %e, "client set-up failed");
             writer.shutdown().await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
             return e.outcome();
         }
     };
@@ -90,6 +91,7 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
                 .send(shared.codec.as_ref(), &Stanza::from_element(failure))
                 .await;
             sink.shutdown().await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
             return outcome;
         }
     };
@@ -163,6 +165,10 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     }
     client_sink.shutdown().await;
     upstream_sink.shutdown().await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        tokio::join!(reader.discard_to_end(), upstream_reader.discard_to_end())
+    })
+    .await;
     outcome
 }
 
@@ -182,7 +188,9 @@ async fn accept_client(
         match proxy_protocol::read_header(reader).await {
             Ok(Some(addr)) => client_addr = addr,
             Ok(None) => {}
-            Err(proxy_protocol::ProxyHeaderError::Frame(e)) => return Err(frame_error(Side::Client, e)),
+            Err(proxy_protocol::ProxyHeaderError::Frame(e)) => {
+                return Err(frame_error(Side::Client, e))
+            }
             Err(e) => return Err(malformed(e.to_string())),
         }
     }
@@ -253,12 +261,13 @@ impl Relay<'_> {
                     read_at.duration_since(self.base).as_millis() as u64,
                     Ordering::Relaxed,
                 );
-                let len = cipher
-                    .decrypt_in_place(&mut frame)
-                    .map_err(|_| SessionError::Malformed {
-                        side: from,
-                        detail: "transport frame failed to decrypt".into(),
-                    })?;
+                let len =
+                    cipher
+                        .decrypt_in_place(&mut frame)
+                        .map_err(|_| SessionError::Malformed {
+                            side: from,
+                            detail: "transport frame failed to decrypt".into(),
+                        })?;
                 frame.truncate(len);
                 let stanza = self.codec.decode(frame.freeze()).map_err(|e| {
                     if e.code() == 413 {
@@ -308,8 +317,8 @@ impl Relay<'_> {
     async fn watchdog(&self, idle: Duration, drain: &Drain) {
         let mut stop = self.stop.subscribe();
         loop {
-            let last = self.base
-                + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
+            let last =
+                self.base + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
             let deadline = last + idle;
             if Instant::now() >= deadline {
                 self.finish(SessionError::Timeout("idle"));

@@ -89,7 +89,12 @@ pub async fn handshake(
     let mut initiator = Initiator::new(upstream_preamble.prologue(), local, server_key);
     let result = run(settings, &mut initiator, &mut reader, &mut writer, payload).await;
     let pattern = initiator.pattern();
-    crate::metrics::handshake(Leg::Upstream, pattern.label(), result.is_ok(), started.elapsed());
+    crate::metrics::handshake(
+        Leg::Upstream,
+        pattern.label(),
+        result.is_ok(),
+        started.elapsed(),
+    );
     result?;
     let transport = initiator.into_transport().map_err(noise_error)?;
     Ok(UpstreamLeg {
@@ -128,7 +133,9 @@ async fn run(
     let server_hello = message
         .server_hello
         .ok_or_else(|| SessionError::UpstreamHandshake("no ServerHello".into()))?;
-    let chain = initiator.read_server_hello(&server_hello).map_err(noise_error)?;
+    let chain = initiator
+        .read_server_hello(&server_hello)
+        .map_err(noise_error)?;
     if initiator.pattern() == Pattern::Ik {
         return Ok(());
     }

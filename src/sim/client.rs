@@ -310,4 +310,3 @@ pub fn message(to: u64, id: &str, payload: Opaque) -> Stanza {
             ),
     )
 }
-

@@ -18,5 +18,10 @@ pub fn jid(account: u64) -> String {
 
 /// The account a JID names, if it is one of the reference server's.
 pub fn account_of(jid: &str) -> Option<u64> {
-    jid.split('@').next()?.split(['.', ':']).next()?.parse().ok()
+    jid.split('@')
+        .next()?
+        .split(['.', ':'])
+        .next()?
+        .parse()
+        .ok()
 }

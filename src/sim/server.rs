@@ -17,7 +17,7 @@ use crate::handshake::client_payload::ClientPayloadFields;
 use crate::handshake::HandshakeMessage;
 use crate::noise::{Keypair, Pattern, Responder};
 use crate::proxy::sink::Sink;
-use crate::stanza::{Element, Stanza, StanzaCodec, XmlCodec};
+use crate::stanza::{Element, Stanza, XmlCodec};
 use crate::transport::proxy_protocol;
 
 use super::source::Source;
@@ -133,7 +133,11 @@ impl SimServer {
 
     /// Client addresses seen in PROXY headers.
     pub fn proxy_sources(&self) -> Vec<SocketAddr> {
-        self.state.proxy_sources.lock().expect("not poisoned").clone()
+        self.state
+            .proxy_sources
+            .lock()
+            .expect("not poisoned")
+            .clone()
     }
 
     /// Patterns of the logins so far.
@@ -148,7 +152,13 @@ impl SimServer {
 
     /// Sends a stanza to a logged-in account, as if the server originated it.
     pub async fn push(&self, account: u64, stanza: Stanza) -> bool {
-        let route = self.state.routes.lock().expect("not poisoned").get(&account).cloned();
+        let route = self
+            .state
+            .routes
+            .lock()
+            .expect("not poisoned")
+            .get(&account)
+            .cloned();
         match route {
             Some(tx) => tx.send(stanza).await.is_ok(),
             None => false,
@@ -178,14 +188,22 @@ async fn serve_connection(
             .await
             .map_err(|e| SimError::Protocol(e.to_string()))?;
         if let Some(source) = source {
-            state.proxy_sources.lock().expect("not poisoned").push(source);
+            state
+                .proxy_sources
+                .lock()
+                .expect("not poisoned")
+                .push(source);
         }
     }
     let preamble = crate::transport::read_preamble(&mut reader, |_| true)
         .await
         .map_err(|e| SimError::Protocol(e.to_string()))?;
     if let Some(routing) = &preamble.routing {
-        state.routing.lock().expect("not poisoned").push(routing.clone());
+        state
+            .routing
+            .lock()
+            .expect("not poisoned")
+            .push(routing.clone());
     }
 
     let mut responder = Responder::new(preamble.prologue(), options.static_key.clone());
@@ -337,4 +355,3 @@ async fn read_handshake(reader: &mut FrameReader) -> Result<HandshakeMessage, Si
         .ok_or_else(|| SimError::Protocol("closed during handshake".into()))?;
     HandshakeMessage::decode(frame.as_ref()).map_err(|e| SimError::Protocol(e.to_string()))
 }
-

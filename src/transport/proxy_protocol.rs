@@ -30,8 +30,8 @@ pub async fn read_header(reader: &mut FrameReader) -> Result<Option<SocketAddr>,
     let rest = reader.read_exact(len).await?;
     let mut whole = fixed.to_vec();
     whole.extend_from_slice(&rest);
-    let header =
-        Header::try_from(whole.as_slice()).map_err(|e| ProxyHeaderError::Malformed(e.to_string()))?;
+    let header = Header::try_from(whole.as_slice())
+        .map_err(|e| ProxyHeaderError::Malformed(e.to_string()))?;
     if header.command == Command::Local {
         return Ok(None);
     }
