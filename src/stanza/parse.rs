@@ -215,7 +215,9 @@ fn start_element(
     check_name(name, "element")?;
     let rest = &content[name_len..];
     let n = rest.len();
-    let mut attrs: Vec<Attribute> = Vec::new();
+    // One allocation per element: every attribute has an `=` (values may add more).
+    let eqs = rest.iter().filter(|&&b| b == b'=').count();
+    let mut attrs: Vec<Attribute> = Vec::with_capacity(eqs.min(limits.max_attributes + 1));
     let mut i = 0;
     loop {
         let ws_start = i;
