@@ -18,9 +18,9 @@
 //! - [`sim`]: a reference WhatsApp-side server and client for tests, demo and benches.
 #![forbid(unsafe_code)]
 
+pub mod handshake;
+pub mod noise;
 pub mod admin;
 pub mod config;
-pub mod handshake;
 pub mod metrics;
-pub mod noise;
 pub mod stanza;
