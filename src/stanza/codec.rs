@@ -7,10 +7,11 @@ use super::parse::parse;
 use super::write::{element_len, write_element, Sink};
 use super::{Limits, StanzaError};
 use bytes::{Bytes, BytesMut};
+use std::fmt;
 
 /// One stanza, plus the bytes it arrived as, so an untouched stanza is forwarded
 /// without being serialized again.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Stanza {
     root: Element,
     kind: Kind,
@@ -86,10 +87,24 @@ impl Stanza {
     }
 
     /// The body as it would be sent (no flags byte).
-    pub fn to_body(&self) -> Vec<u8> {
+    #[cfg(test)]
+    fn to_body(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.wire_len());
         self.write_body(&mut v);
         v
+    }
+}
+
+/// Written by hand: the received bytes include the opaque payloads, which must not
+/// reach logs; the tree's own `Debug` shows only their lengths.
+impl fmt::Debug for Stanza {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stanza")
+            .field("kind", &self.kind)
+            .field("modified", &self.modified)
+            .field("wire_len", &self.wire.as_ref().map(Bytes::len))
+            .field("root", &self.root)
+            .finish()
     }
 }
 
@@ -274,6 +289,23 @@ mod tests {
             format!("<iq type=\"result\"><enc>{ENC}</enc></iq>").as_bytes()
         );
         assert_eq!(s.to_body(), &out[1..]);
+    }
+
+    #[test]
+    fn debug_does_not_show_payloads() {
+        let s = decode(&message()).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(&ENC[..40]), "{shown}");
+        assert!(shown.contains("Opaque(248 bytes)"), "{shown}");
+    }
+
+    #[test]
+    fn codec_is_shareable() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Stanza>();
+        assert_send_sync::<XmlCodec>();
+        let codec: std::sync::Arc<dyn StanzaCodec> = std::sync::Arc::new(XmlCodec::default());
+        assert_eq!(codec.decode(frame("<ack/>")).unwrap().kind(), Kind::Ack);
     }
 
     #[test]

@@ -23,6 +23,20 @@ impl RawStr {
     /// `sub` must lie inside `frame` (it is a slice the parser borrowed from it).
     pub(crate) fn from_frame(frame: &Bytes, sub: &[u8]) -> Self {
         if sub.len() <= INLINE {
+            // A fixed-size copy compiles to a few moves instead of a `memcpy` call; the
+            // bytes past `len` are never read.
+            let start = (sub.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+            if let Some(window) = start
+                .checked_add(INLINE)
+                .and_then(|end| frame.get(start..end))
+            {
+                let mut buf = [0u8; INLINE];
+                buf.copy_from_slice(window);
+                return RawStr::Inline {
+                    len: sub.len() as u8,
+                    buf,
+                };
+            }
             Self::inline(sub)
         } else {
             RawStr::Shared(frame.slice_ref(sub))
