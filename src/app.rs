@@ -9,8 +9,9 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, Readiness};
-use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::auth::{Authenticator, JwtVerifier, KeySet, KeySource};
+use crate::config::{AuthMode, Config};
+use crate::https::HttpsClient;
 use crate::noise::{Keypair, SecretKey};
 use crate::proxy::{self, drain, SessionLimits, Shared, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
@@ -123,13 +124,19 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             }
         },
     };
+    let auth = load_auth(config, &mut problems);
     let addr = config.upstream.addr.clone();
     if addr.is_none() {
         problems.push("upstream.addr: not set".into());
     }
-    let (Some(static_key), Some(key_seed), Some(cert_chain), Some(addr), true) =
-        (static_key, key_seed, cert_chain, addr, problems.is_empty())
-    else {
+    let (Some(static_key), Some(key_seed), Some(cert_chain), Some(addr), Some(auth), true) = (
+        static_key,
+        key_seed,
+        cert_chain,
+        addr,
+        auth,
+        problems.is_empty(),
+    ) else {
         return Err(problems);
     };
     let version = |v: &crate::config::Version| WireVersion {
@@ -160,15 +167,55 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             max_depth: config.limits.max_depth,
             ..StanzaLimits::default()
         }),
-        auth: Authenticator {
-            products: config
-                .auth
-                .products
-                .iter()
-                .filter_map(|&p| i32::try_from(p).ok())
-                .collect(),
-        },
+        auth,
     })
+}
+
+/// Builds the authenticator; with `auth.mode = "jwt"` the key set is not fetched yet
+/// ([`App::bind`] does that, and a failure there does not stop the proxy).
+fn load_auth(config: &Config, problems: &mut Vec<String>) -> Option<Authenticator> {
+    let products = config
+        .auth
+        .products
+        .iter()
+        .filter_map(|&p| i32::try_from(p).ok())
+        .collect();
+    let jwt = match config.auth.mode {
+        AuthMode::None => None,
+        AuthMode::Jwt => {
+            let source = match (&config.auth.jwks_file, &config.auth.jwks_url) {
+                (Some(path), _) => KeySource::File(path.clone()),
+                (None, Some(url)) => match HttpsClient::new(config.tls.ca_file.as_deref()) {
+                    Ok(client) => KeySource::Url {
+                        url: url.clone(),
+                        client,
+                    },
+                    Err(e) => {
+                        problems.push(format!("tls.ca_file: {e}"));
+                        return None;
+                    }
+                },
+                (None, None) => {
+                    problems.push("auth.jwks_file or auth.jwks_url: not set".into());
+                    return None;
+                }
+            };
+            let (Some(issuer), Some(audience)) = (&config.auth.issuer, &config.auth.audience)
+            else {
+                problems.push(
+                    "auth.issuer and auth.audience: required with auth.mode = \"jwt\"".into(),
+                );
+                return None;
+            };
+            Some(JwtVerifier {
+                keys: Arc::new(KeySet::new(source)),
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                leeway: config.auth.leeway,
+            })
+        }
+    };
+    Some(Authenticator { products, jwt })
 }
 
 /// Reads one key file, noting a problem under the key's name.

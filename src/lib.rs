@@ -25,6 +25,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod handshake;
+pub mod https;
 pub mod metrics;
 pub mod noise;
 pub mod pipeline;

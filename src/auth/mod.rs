@@ -1,17 +1,56 @@
 //! Client authentication (SPEC §4): who may open an upstream session.
+//!
+//! A client proves itself with a JWT in `interop_data.token`; its `sub` must be the
+//! `account_id` it claims. The product allow-list is checked after the token, so a
+//! client learns "forbidden" only once it is known who it is.
+
+mod jwks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use serde::Deserialize;
 
 use crate::handshake::ClientPayloadView;
 use crate::proxy::SessionError;
+
+pub use jwks::{KeySet, KeySource};
 
 /// Decides whether a client's payload lets it through.
 pub struct Authenticator {
     /// `auth.products`: the `ClientPayload.product` values allowed.
     pub products: Vec<i32>,
+    /// `None` for `auth.mode = "none"`.
+    pub jwt: Option<JwtVerifier>,
+}
+
+/// Verifies tokens against a key set and the configured claims.
+pub struct JwtVerifier {
+    /// The provider's public keys.
+    pub keys: Arc<KeySet>,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required member of `aud`.
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+}
+
+/// The claims the proxy reads; the signature covers them all.
+#[derive(Deserialize)]
+struct Claims {
+    /// Must equal the decimal account id.
+    #[allow(dead_code)]
+    sub: String,
 }
 
 impl Authenticator {
-    /// Checks the product allow-list. A refused client gets 403.
+    /// Checks the token (if required) and then the product allow-list.
     pub async fn check(&self, payload: &ClientPayloadView) -> Result<(), SessionError> {
+        if let Some(jwt) = &self.jwt {
+            jwt.verify(payload).await?;
+        }
         let product = payload.fields().product.unwrap_or(0);
         if !self.products.contains(&product) {
             return Err(SessionError::ProductNotAllowed);
@@ -19,3 +58,49 @@ impl Authenticator {
         Ok(())
     }
 }
+
+impl JwtVerifier {
+    /// Verifies the token in the payload. Every failure is a 401; the reason goes to the
+    /// debug log only, and never the token itself.
+    pub async fn verify(&self, payload: &ClientPayloadView) -> Result<(), SessionError> {
+        let refuse = |why: &str| SessionError::Unauthenticated(why.to_string());
+        let interop = payload
+            .fields()
+            .interop_data
+            .as_ref()
+            .ok_or_else(|| refuse("no interop_data"))?;
+        let account = interop.account_id.ok_or_else(|| refuse("no account_id"))?;
+        let token = interop
+            .token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| refuse("no token"))?;
+        let token = std::str::from_utf8(token).map_err(|_| refuse("token is not UTF-8"))?;
+        // `alg: none` and unknown algorithms fail here: jsonwebtoken has no such variant.
+        let header = decode_header(token).map_err(|e| refuse(&format!("header: {e}")))?;
+        let kid = header.kid.as_deref().unwrap_or("");
+        let key = self
+            .keys
+            .get(kid)
+            .await
+            .ok_or_else(|| refuse("unknown key id"))?;
+        // The key decides the algorithm, never the token: this is what stops algorithm
+        // confusion (an RSA public key used as an HMAC secret, say).
+        if header.alg != key.algorithm {
+            return Err(refuse("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.algorithms = vec![key.algorithm];
+        validation.leeway = self.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.sub = Some(account.to_string());
+        decode::<Claims>(token, &key.key, &validation).map_err(|e| refuse(&format!("{e}")))?;
+        Ok(())
+    }
+}
+
+/// The algorithms a provider may sign with (SPEC §4).
+pub const ALLOWED: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];

@@ -149,7 +149,14 @@ mod tests {
         assert_eq!(view.fields(), &fields);
         assert_eq!(view.account_id(), Some(77));
         assert_eq!(
-            view.fields().user_agent.as_ref().unwrap().app_version.as_ref().unwrap().parts(),
+            view.fields()
+                .user_agent
+                .as_ref()
+                .unwrap()
+                .app_version
+                .as_ref()
+                .unwrap()
+                .parts(),
             [2, 24, 0, 0]
         );
     }

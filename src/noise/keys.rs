@@ -138,7 +138,9 @@ mod tests {
 
     #[test]
     fn key_file_errors_name_the_problem() {
-        assert!(SecretKey::from_base64("AAAA").unwrap_err().contains("32 bytes"));
+        assert!(SecretKey::from_base64("AAAA")
+            .unwrap_err()
+            .contains("32 bytes"));
         assert!(SecretKey::from_base64("!!").unwrap_err().contains("base64"));
     }
 }

@@ -1,0 +1,281 @@
+//! Client authentication (SPEC §4) over real sockets: JWTs signed with RS256, ES256 and
+//! EdDSA against a JWKS file; every way a token can be wrong is a 401 and the upstream
+//! never sees a connection; a product off the allow-list is a 403.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use interop_proxy::config::AuthMode;
+use interop_proxy::sim::{SimClient, SimError};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::json;
+use support::*;
+
+const RSA: &[u8] = include_bytes!("data/jwt/rsa.pem");
+const EC: &[u8] = include_bytes!("data/jwt/ec.pem");
+const ED: &[u8] = include_bytes!("data/jwt/ed.pem");
+const OTHER_RSA: &[u8] = include_bytes!("data/jwt/other-rsa.pem");
+
+const ISSUER: &str = "https://provider.example";
+const AUDIENCE: &str = "interop-proxy";
+
+fn rsa() -> EncodingKey {
+    EncodingKey::from_rsa_pem(RSA).unwrap()
+}
+fn ec() -> EncodingKey {
+    EncodingKey::from_ec_pem(EC).unwrap()
+}
+fn ed() -> EncodingKey {
+    EncodingKey::from_ed_pem(ED).unwrap()
+}
+
+/// The JWKS the provider publishes: the three keys, by kid.
+fn jwks() -> String {
+    let mut keys = Vec::new();
+    for (kid, key, alg) in [
+        ("rsa-1", rsa(), Algorithm::RS256),
+        ("ec-1", ec(), Algorithm::ES256),
+        ("ed-1", ed(), Algorithm::EdDSA),
+    ] {
+        let mut jwk = Jwk::from_encoding_key(&key, alg).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        keys.push(jwk);
+    }
+    serde_json::to_string(&JwkSet { keys }).unwrap()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Standard claims for `account`, valid for an hour.
+fn claims(account: u64) -> serde_json::Value {
+    json!({"sub": account.to_string(), "iss": ISSUER, "aud": [AUDIENCE, "other"], "exp": now() + 3600, "nbf": now() - 10})
+}
+
+fn token(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &serde_json::Value) -> Vec<u8> {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    encode(&header, claims, key).unwrap().into_bytes()
+}
+
+async fn deploy() -> Deployment {
+    Deployment::start(|c, _| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.issuer = Some(ISSUER.into());
+        c.auth.audience = Some(AUDIENCE.into());
+        // The key set lives beside the deployment's key files.
+        let dir = c.noise.static_key_file.as_ref().unwrap().parent().unwrap();
+        let path = dir.join("jwks.json");
+        std::fs::write(&path, jwks()).unwrap();
+        c.auth.jwks_file = Some(path);
+    })
+    .await
+    .unwrap()
+}
+
+async fn login(d: &Deployment, account: u64, token: Vec<u8>) -> Result<SimClient, SimError> {
+    let mut options = d.client(account);
+    options.token = token;
+    SimClient::login(d.proxy_addr, &options).await
+}
+
+async fn assert_refused(d: &Deployment, account: u64, token: Vec<u8>, code: &str, case: &str) {
+    let before = d.server.state().connections.load(Ordering::Relaxed);
+    match login(d, account, token).await {
+        Err(SimError::Refused(got)) => assert_eq!(got, code, "{case}"),
+        Err(e) => panic!("{case}: expected refusal {code}, got error {e}"),
+        Ok(_) => panic!("{case}: expected refusal {code}, got a session"),
+    }
+    let after = d.server.state().connections.load(Ordering::Relaxed);
+    assert_eq!(before, after, "{case}: the upstream saw a connection");
+}
+
+#[tokio::test]
+async fn each_allowed_algorithm_logs_in() {
+    let d = deploy().await;
+    for (i, (alg, kid, key)) in [
+        (Algorithm::RS256, "rsa-1", rsa()),
+        (Algorithm::ES256, "ec-1", ec()),
+        (Algorithm::EdDSA, "ed-1", ed()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let account = 10 + i as u64;
+        login(&d, account, token(alg, kid, &key, &claims(account)))
+            .await
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn every_bad_token_is_refused_with_401_before_any_upstream_connection() {
+    let d = deploy().await;
+    let a = 42u64;
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = claims(a);
+        f(&mut c);
+        c
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no token", Vec::new()),
+        ("not a JWT", b"hello".to_vec()),
+        (
+            "expired",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &rsa(),
+                &with(&|c| c["exp"] = json!(now() - 3600)),
+            ),
+        ),
+        (
+            "not yet valid",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &rsa(),
+                &with(&|c| c["nbf"] = json!(now() + 3600)),
+            ),
+        ),
+        (
+            "no exp",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &rsa(),
+                &with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+            ),
+        ),
+        (
+            "wrong issuer",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &rsa(),
+                &with(&|c| c["iss"] = json!("https://evil.example")),
+            ),
+        ),
+        (
+            "wrong audience",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &rsa(),
+                &with(&|c| c["aud"] = json!("someone-else")),
+            ),
+        ),
+        (
+            "another account",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &rsa(),
+                &with(&|c| c["sub"] = json!("43")),
+            ),
+        ),
+        (
+            "signed by a key not in the set",
+            token(
+                Algorithm::RS256,
+                "rsa-1",
+                &EncodingKey::from_rsa_pem(OTHER_RSA).unwrap(),
+                &claims(a),
+            ),
+        ),
+        (
+            "unknown kid",
+            token(
+                Algorithm::RS256,
+                "rsa-9",
+                &EncodingKey::from_rsa_pem(OTHER_RSA).unwrap(),
+                &claims(a),
+            ),
+        ),
+        (
+            "algorithm of another key",
+            token(Algorithm::ES256, "rsa-1", &ec(), &claims(a)),
+        ),
+        (
+            "HS256 with the RSA public key as secret",
+            token(
+                Algorithm::HS256,
+                "rsa-1",
+                &EncodingKey::from_secret(jwks().as_bytes()),
+                &claims(a),
+            ),
+        ),
+        ("alg none", {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let head = b64.encode(br#"{"alg":"none","typ":"JWT","kid":"rsa-1"}"#);
+            let body = b64.encode(claims(a).to_string());
+            format!("{head}.{body}.").into_bytes()
+        }),
+        ("tampered claims", {
+            let t = String::from_utf8(token(Algorithm::EdDSA, "ed-1", &ed(), &claims(a))).unwrap();
+            let mut parts: Vec<&str> = t.split('.').collect();
+            use base64::Engine;
+            let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+                with(&|c| c["sub"] = json!("42"))
+                    .to_string()
+                    .replace("42", "42 "),
+            );
+            parts[1] = &forged;
+            parts.join(".").into_bytes()
+        }),
+    ];
+    for (case, token) in cases {
+        assert_refused(&d, a, token, "401", case).await;
+    }
+}
+
+#[tokio::test]
+async fn leeway_admits_a_token_just_expired() {
+    let d = deploy().await;
+    let mut c = claims(7);
+    c["exp"] = json!(now() - 30); // within the default 60 s leeway
+    login(&d, 7, token(Algorithm::RS256, "rsa-1", &rsa(), &c))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_valid_token_for_a_product_off_the_list_is_refused_with_403() {
+    let d = deploy().await;
+    let mut options = d.client(5);
+    options.token = token(Algorithm::RS256, "rsa-1", &rsa(), &claims(5));
+    options.product = 3;
+    match SimClient::login(d.proxy_addr, &options).await {
+        Err(SimError::Refused(code)) => assert_eq!(code, "403"),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_on_its_first_use() {
+    let d = deploy().await;
+    // Rotate: the set now holds only the other RSA key, under a new kid.
+    let other = EncodingKey::from_rsa_pem(OTHER_RSA).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&other, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some("rsa-2".into());
+    std::fs::write(
+        d.dir.path().join("jwks.json"),
+        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
+    )
+    .unwrap();
+    // The refresh floor (2 s) counts from start-up's fetch.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    login(&d, 8, token(Algorithm::RS256, "rsa-2", &other, &claims(8)))
+        .await
+        .unwrap();
+}
