@@ -84,7 +84,7 @@ impl App {
         let mut sessions = tokio::select! {
             sessions = &mut serve => sessions,
             _ = &mut shutdown => {
-                tracing::info!("draining");
+                tracing::info!(grace = %humantime::format_duration(self.grace), "draining: readiness off, listener closed");
                 self.readiness.set_draining();
                 drain_handle.start(self.grace);
                 serve.await
