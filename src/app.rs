@@ -70,6 +70,7 @@ impl App {
     /// soon as the last session ended.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         let handle = crate::metrics::install();
+        crate::metrics::set_sessions_max(self.max_sessions);
         let (drain_handle, drain) = drain::channel();
         let admin = tokio::spawn(admin::serve(
             self.admin_listener,
