@@ -71,6 +71,7 @@ impl App {
     /// soon as the last session ended.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         let handle = crate::metrics::install();
+        crate::metrics::set_sessions_max(self.max_sessions);
         let (drain_handle, drain) = drain::channel();
         let admin = tokio::spawn(admin::serve(
             self.admin_listener,
@@ -85,7 +86,7 @@ impl App {
         let mut sessions = tokio::select! {
             sessions = &mut serve => sessions,
             _ = &mut shutdown => {
-                tracing::info!("draining");
+                tracing::info!(grace = %humantime::format_duration(self.grace), "draining: readiness off, listener closed");
                 self.readiness.set_draining();
                 drain_handle.start(self.grace);
                 serve.await

@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Check the configuration and print the effective values.
+    /// Check the configuration and key files; print the effective values and their sources.
     CheckConfig,
     /// Run the reference server, the proxy and a few clients on loopback; verify payloads.
     Demo {
@@ -79,13 +79,7 @@ fn main() -> ExitCode {
             days,
             out,
         }) => result(issue_chain(&root, key, public, days, &out)),
-        Some(Command::CheckConfig) => match load_config(cli.config) {
-            Ok(config) => {
-                println!("{config:#?}");
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
+        Some(Command::CheckConfig) => check_config(cli.config),
         Some(Command::Demo { clients, duration }) => result(demo(clients, duration.into())),
     }
 }
@@ -111,6 +105,25 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
         eprintln!("{errors}");
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+/// `check-config`: loads the configuration and reads the key files as `run` would, then
+/// prints the effective values and their sources; exit 64 with every problem otherwise.
+/// Key files are read to check them, never printed: only their paths are.
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    let (config, provenance) = match Config::load_explained(path.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(problems) = interop_proxy::app::load_shared(&config) {
+        eprintln!("{}", problems.join("\n"));
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    print!("{}", config.explain(&provenance));
+    ExitCode::SUCCESS
 }
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains.

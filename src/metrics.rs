@@ -18,6 +18,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Gauge: sessions currently established or being established.
 pub const SESSIONS_ACTIVE: &str = "interop_proxy_sessions_active";
+/// Gauge: `limits.max_sessions` as resolved; alerts compare `sessions_active` with it.
+pub const SESSIONS_MAX: &str = "interop_proxy_sessions_max";
 /// Counter: client TCP connections accepted.
 pub const CONNECTIONS_ACCEPTED: &str = "interop_proxy_connections_accepted_total";
 /// Counter by `leg`, `pattern`, `result`: Noise handshakes finished.
@@ -320,6 +322,11 @@ fn describe() {
         Unit::Count,
         "Client sessions currently open, from accept to close."
     );
+    describe_gauge!(
+        SESSIONS_MAX,
+        Unit::Count,
+        "Session cap (limits.max_sessions as resolved); connections beyond it are closed at once."
+    );
     describe_counter!(
         CONNECTIONS_ACCEPTED,
         Unit::Count,
@@ -399,6 +406,13 @@ fn resolve_handles() -> Handles {
 #[inline]
 fn handles() -> Option<&'static Handles> {
     HANDLES.get()
+}
+
+/// Publishes the session cap.
+pub fn set_sessions_max(max: usize) {
+    if HANDLES.get().is_some() {
+        ::metrics::gauge!(SESSIONS_MAX).set(max as f64);
+    }
 }
 
 /// Counts an accepted client connection.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use toml::Value;
 
+use super::show::{Provenance, Source};
 use super::types::*;
 
 /// Prefix of every configuration variable.
@@ -113,6 +114,20 @@ impl Config {
         env: &[(String, String)],
     ) -> Result<Config, ConfigErrors> {
         load_inner(file, env, true)
+    }
+
+    /// [`Config::load_runnable`] that also says where each value came from, for
+    /// `check-config`.
+    pub fn load_explained(file: Option<&Path>) -> Result<(Config, Provenance), ConfigErrors> {
+        Self::load_explained_from(file, &process_env())
+    }
+
+    /// As [`Config::load_explained`], with the environment given explicitly.
+    pub fn load_explained_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<(Config, Provenance), ConfigErrors> {
+        load_tree(file, env, true)
     }
 
     /// Lists what a real deployment needs but defaults cannot supply: key files, the
@@ -232,6 +247,14 @@ fn load_inner(
     env: &[(String, String)],
     runnable: bool,
 ) -> Result<Config, ConfigErrors> {
+    load_tree(file, env, runnable).map(|(config, _)| config)
+}
+
+fn load_tree(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    runnable: bool,
+) -> Result<(Config, Provenance), ConfigErrors> {
     let mut errors = Vec::new();
     let env_file = env
         .iter()
@@ -272,10 +295,35 @@ fn load_inner(
         errors.extend(missing_for_run(&config, &bad));
     }
     if errors.is_empty() {
-        Ok(config)
+        Ok((config, provenance(&tree)))
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// The explained load of `check-config` without the "required to run" checks.
+#[cfg(test)]
+pub(super) fn load_explained_for_test(env: &[(String, String)]) -> (Config, Provenance) {
+    load_tree(None, env, false).expect("valid")
+}
+
+/// Where every known key's value came from.
+fn provenance(tree: &Tree) -> Provenance {
+    let mut sources = Vec::new();
+    let keys = TOP_LEVEL_KEYS.iter().map(|k| k.to_string()).chain(
+        SECTIONS
+            .iter()
+            .flat_map(|(s, keys)| keys.iter().map(move |k| format!("{s}.{k}"))),
+    );
+    for key in keys {
+        let source = match tree.lookup(&key).map(|_| tree.origin(&key)) {
+            Some(Some(Origin::Env { var, .. })) => Source::Env(var),
+            Some(Some(Origin::File(path))) => Source::File(path),
+            _ => Source::Default,
+        };
+        sources.push((key, source));
+    }
+    Provenance(sources)
 }
 
 /// Applies `INTEROP_PROXY_SECTION__KEY=value` over the file's tree.

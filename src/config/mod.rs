@@ -6,9 +6,11 @@
 //! listing. Public keys, which are safe to show, are base64 values.
 
 mod load;
+mod show;
 mod types;
 
 pub use load::{CONFIG_FILE_ENV, ENV_PREFIX};
+pub use show::{Provenance, Source};
 pub use types::*;
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::auth::Authenticator;
 use crate::metrics::{self, CloseReason};
@@ -140,11 +140,18 @@ pub async fn run_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAdd
     let span = info_span!("session", id, outcome = tracing::field::Empty);
     async move {
         let _active = metrics::ActiveSession::new();
+        let started = std::time::Instant::now();
         let _ = stream.set_nodelay(true);
         let outcome = relay::run(&shared, stream, peer, &drain).await;
         metrics::session_closed(outcome.reason);
         tracing::Span::current().record("outcome", outcome.reason.label());
-        debug!(reason = outcome.reason.label(), "session ended");
+        // One info line per session: its id, outcome and length, never who it was for
+        // (addresses, JIDs and tokens stay at debug).
+        info!(
+            outcome = outcome.reason.label(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "session ended"
+        );
     }
     .instrument(span)
     .await

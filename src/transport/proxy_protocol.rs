@@ -8,6 +8,9 @@ use ppp::v2::{Addresses, Builder, Command, Header, Protocol, Version};
 
 use crate::codec::{FrameError, FrameReader};
 
+/// The 12 bytes every v2 header starts with.
+const SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+
 /// Fixed part of a v2 header: 12-byte signature, version/command, family, 16-bit length.
 const FIXED_LEN: usize = 16;
 
@@ -26,6 +29,14 @@ pub enum ProxyHeaderError {
 /// commands and unspecified families, as health checks from the balancer send).
 pub async fn read_header(reader: &mut FrameReader) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let fixed = reader.read_exact(FIXED_LEN).await?;
+    // Check the signature and version before trusting the length: a client that sent no
+    // header must be refused at once, not wait out the handshake timeout for bytes that
+    // will never come.
+    if fixed[..SIGNATURE.len()] != SIGNATURE || fixed[12] >> 4 != 2 {
+        return Err(ProxyHeaderError::Malformed(
+            "no PROXY v2 signature and version".into(),
+        ));
+    }
     let len = usize::from(u16::from_be_bytes([fixed[14], fixed[15]]));
     let rest = reader.read_exact(len).await?;
     let mut whole = fixed.to_vec();

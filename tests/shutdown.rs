@@ -1,0 +1,306 @@
+//! SPEC §8 on the real binary: SIGTERM or SIGINT turns `/ready` to 503, closes the
+//! listener, keeps `/live` and the live sessions, and the process exits 0 as soon as the
+//! last session ends, or after `shutdown.grace` with `<stream:error code="503"/>`.
+
+#[allow(unused_imports)]
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use interop_proxy::noise::{Keypair, SecretKey};
+use interop_proxy::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
+use interop_proxy::stanza::Opaque;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The proxy binary running as a child process in front of a reference server.
+struct Proxy {
+    child: Child,
+    proxy_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    provider: Pki,
+    dir: tempfile::TempDir,
+    _server: SimServer,
+}
+
+impl Proxy {
+    async fn start(grace: &str) -> Proxy {
+        let whatsapp = Pki::generate();
+        let server_key = Keypair::generate();
+        let server = SimServer::start(ServerOptions {
+            cert_chain: whatsapp.issue(&server_key.public, Duration::from_secs(3600)),
+            static_key: server_key,
+        })
+        .await
+        .unwrap();
+
+        let provider = Pki::generate();
+        let dir = tempfile::tempdir().unwrap();
+        let proxy_key = Keypair::generate();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let static_key = write("static.key", &proxy_key.secret.to_file_text());
+        let seed = write("seed.key", &SecretKey::generate().to_file_text());
+        let chain = write(
+            "chain.b64",
+            &base64::engine::general_purpose::STANDARD
+                .encode(provider.issue(&proxy_key.public, Duration::from_secs(3600))),
+        );
+        let proxy_addr = free_port();
+        let admin_addr = free_port();
+        let root = base64::engine::general_purpose::STANDARD.encode(whatsapp.root.public);
+        let config = write(
+            "interop-proxy.toml",
+            &format!(
+                "listen = \"{proxy_addr}\"\n\
+                 [admin]\nlisten = \"{admin_addr}\"\n\
+                 [noise]\nstatic_key_file = {static_key:?}\ncert_chain_file = {chain:?}\n\
+                 [upstream]\naddr = \"{}\"\nroot_key = \"{root}\"\nkey_seed_file = {seed:?}\n\
+                 [auth]\nmode = \"none\"\n\
+                 [shutdown]\ngrace = \"{grace}\"\n",
+                server.addr()
+            ),
+        );
+        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_interop-proxy"))
+            .env_clear()
+            .env("INTEROP_PROXY_LOG", "info")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let proxy = Proxy {
+            child,
+            proxy_addr,
+            admin_addr,
+            provider,
+            dir,
+            _server: server,
+        };
+        proxy.wait_for("/ready", 200).await;
+        proxy
+    }
+
+    /// The proxy's log so far, for failure messages.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    async fn status(&self, path: &str) -> Option<u16> {
+        http_status(self.admin_addr, path).await
+    }
+
+    /// Polls the admin endpoint until `path` answers `code`.
+    async fn wait_for(&self, path: &str, code: u16) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.status(path).await == Some(code) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never answered {code}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    async fn exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not exit within {within:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn client(&self, account: u64) -> ClientOptions {
+        let mut options = ClientOptions::new(account);
+        options.root_key = Some(self.provider.root.public);
+        options
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // A failed test must not leave the child behind.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The status code of `GET path`, or `None` when the endpoint cannot be reached.
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Sends a message to the client's own account and waits for it to come back.
+async fn round_trip(client: &mut SimClient, account: u64, id: &str) {
+    let payload = Opaque::from_bytes(b"c2VjcmV0IHBheWxvYWQ=".to_vec());
+    client
+        .send(&sim::message(account, id, payload.clone()))
+        .await
+        .unwrap();
+    let got = recv_skip_acks(client).await.expect("message came back");
+    assert_eq!(attr(&got, "id").as_deref(), Some(id));
+    assert_eq!(got.root().find("enc").unwrap().opaque(), Some(&payload));
+}
+
+async fn refuses_connections(addr: SocketAddr) {
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "listener still open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Drains on `signal` while one session is live; the session keeps relaying, ends by
+/// itself, and the process exits 0 right after although the grace is long.
+async fn drains_until_the_last_session_ends(signal: &str) {
+    let mut proxy = Proxy::start("60s").await;
+    assert_eq!(proxy.status("/live").await, Some(200));
+    let mut client = SimClient::login(proxy.proxy_addr, &proxy.client(7))
+        .await
+        .unwrap();
+    round_trip(&mut client, 7, "before").await;
+
+    proxy.signal(signal);
+    proxy.wait_for("/ready", 503).await;
+    assert_eq!(proxy.status("/live").await, Some(200));
+    refuses_connections(proxy.proxy_addr).await;
+    assert!(
+        SimClient::login(proxy.proxy_addr, &proxy.client(8))
+            .await
+            .is_err(),
+        "a new client got in while draining"
+    );
+
+    // The live session is untouched by the drain.
+    round_trip(&mut client, 7, "during").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    round_trip(&mut client, 7, "later").await;
+    assert_eq!(proxy.status("/live").await, Some(200));
+    assert!(proxy.child.try_wait().unwrap().is_none(), "exited early");
+
+    let closed = Instant::now();
+    client.close().await;
+    let status = proxy.exit(Duration::from_secs(5)).await;
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        proxy.log()
+    );
+    // Well before the 60 s grace: the exit follows the last session, not a timer.
+    assert!(closed.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn sigterm_drains_until_the_last_session_ends() {
+    drains_until_the_last_session_ends("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_drains_like_sigterm() {
+    drains_until_the_last_session_ends("INT").await;
+}
+
+#[tokio::test]
+async fn sessions_past_the_grace_get_a_503_shutdown_stream_error() {
+    let mut proxy = Proxy::start("1s").await;
+    let mut first = SimClient::login(proxy.proxy_addr, &proxy.client(1))
+        .await
+        .unwrap();
+    let mut second = SimClient::login(proxy.proxy_addr, &proxy.client(2))
+        .await
+        .unwrap();
+    round_trip(&mut first, 1, "a").await;
+    round_trip(&mut second, 2, "b").await;
+
+    let signalled = Instant::now();
+    proxy.signal("TERM");
+    proxy.wait_for("/ready", 503).await;
+    round_trip(&mut first, 1, "c").await;
+
+    for client in [&mut first, &mut second] {
+        let seen = drain_until_closed(client).await;
+        let last = seen.last().expect("a closing stanza");
+        assert_eq!(last.root().name(), "stream:error", "{seen:?}");
+        assert_eq!(attr(last, "code").as_deref(), Some("503"));
+        assert_eq!(attr(last, "text").as_deref(), Some("shutdown"));
+    }
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(900),
+        "cut before the grace passed"
+    );
+    drop(first);
+    drop(second);
+    let status = proxy.exit(Duration::from_secs(5)).await;
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        proxy.log()
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(6),
+        "exit took {:?}",
+        signalled.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_idle_proxy_exits_at_once() {
+    let mut proxy = Proxy::start("60s").await;
+    let signalled = Instant::now();
+    proxy.signal("TERM");
+    let status = proxy.exit(Duration::from_secs(3)).await;
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        proxy.log()
+    );
+    assert!(signalled.elapsed() < Duration::from_secs(3));
+    assert!(Path::new(&proxy.dir.path().join("proxy.log")).exists());
+}
