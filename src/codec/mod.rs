@@ -104,6 +104,18 @@ impl FrameReader {
         }
     }
 
+    /// Whether a whole frame is already buffered, so the next [`Self::next_frame`] needs no
+    /// read. The relay batches its writes while this holds and flushes when it does not.
+    pub fn has_frame_buffered(&self) -> bool {
+        if self.buf.len() < 3 {
+            return false;
+        }
+        let len = (usize::from(self.buf[0]) << 16)
+            | (usize::from(self.buf[1]) << 8)
+            | usize::from(self.buf[2]);
+        self.buf.len() >= 3 + len
+    }
+
     /// Exactly `n` raw bytes (preamble parts); end of stream is an error here.
     pub async fn read_exact(&mut self, n: usize) -> Result<BytesMut, FrameError> {
         while self.buf.len() < n {

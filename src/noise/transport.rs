@@ -34,7 +34,6 @@ impl TransportState {
             recv: RecvCipher {
                 cipher: recv,
                 n: 0,
-                scratch: Vec::new(),
                 failed: false,
             },
         })
@@ -49,11 +48,6 @@ impl std::fmt::Debug for TransportState {
             .finish()
     }
 }
-
-/// Scratch capacity a [`RecvCipher`] keeps between frames. Typical stanzas fit, so the
-/// steady state allocates nothing; one huge frame (up to 16 MiB) is not allowed to pin
-/// its size for the rest of a long session.
-const SCRATCH_KEEP: usize = 64 * 1024;
 
 /// The outgoing half.
 pub struct SendCipher {
@@ -101,9 +95,6 @@ impl std::fmt::Debug for SendCipher {
 pub struct RecvCipher {
     cipher: Box<dyn Cipher>,
     n: u64,
-    /// snow's `Cipher::decrypt` cannot alias input and output; the ciphertext is copied
-    /// here, and the buffer is kept so that steady state allocates nothing.
-    scratch: Vec<u8>,
     /// Set by the first bad frame: the session is over, and refusing everything after it
     /// leaves an attacker no decryption oracle to probe.
     failed: bool,
@@ -127,12 +118,10 @@ impl RecvCipher {
             self.failed = true;
             return Err(NoiseError::NonceExhausted);
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(buf);
-        let result = self.cipher.decrypt(self.n, &[], &self.scratch, buf);
-        if self.scratch.capacity() > SCRATCH_KEEP {
-            self.scratch = Vec::new();
-        }
+        // snow's cipher cannot decrypt in place; a short-lived copy of the ciphertext
+        // keeps no buffer alive between frames, so an idle session holds none.
+        let ciphertext = buf.to_vec();
+        let result = self.cipher.decrypt(self.n, &[], &ciphertext, buf);
         match result {
             Ok(len) => {
                 self.n += 1;
@@ -225,14 +214,13 @@ mod tests {
     }
 
     #[test]
-    fn scratch_is_reused_but_not_hoarded() {
+    fn frames_of_any_size_decrypt_in_place() {
         let (mut a, mut b) = pair(Backend::Ring);
-        for (len, kept) in [(1000, true), (200_000, false), (10, true)] {
+        for len in [1000, 200_000, 10] {
             let mut out = BytesMut::new();
             a.send.encrypt(&vec![7u8; len], &mut out).unwrap();
             assert_eq!(b.recv.decrypt_in_place(&mut out).unwrap(), len);
             assert!(out[..len].iter().all(|&x| x == 7));
-            assert_eq!(b.recv.scratch.capacity() >= len, kept);
         }
     }
 

@@ -21,7 +21,7 @@ use crate::transport::{self, proxy_protocol, PreambleError};
 use super::client_leg::{self, frame_error, ClientLeg};
 use super::drain::Drain;
 use super::error::{Outcome, SessionError, Side};
-use super::sink::Sink;
+use super::sink::{Sink, BATCH_BYTES};
 use super::upstream_leg;
 use super::Shared;
 
@@ -147,6 +147,12 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     let outcome = cause.outcome();
     let mut client_sink = client_sink.into_inner();
     let mut upstream_sink = upstream_sink.into_inner();
+    // Stanzas read completely are written before the close, unless their side failed.
+    for sink in [&mut client_sink, &mut upstream_sink] {
+        if !sink.has_failed() {
+            let _ = tokio::time::timeout(CLOSE_GRACE, sink.flush()).await;
+        }
+    }
     if let Some(code) = outcome.code {
         let error = Stanza::from_element(
             Element::new("stream:error")
@@ -170,6 +176,15 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     })
     .await;
     outcome
+}
+
+/// Writes what a sink has queued; a failed write means `side` is gone.
+async fn flush(sink: &Mutex<Sink>, side: Side) -> Result<(), SessionError> {
+    let mut sink = sink.lock().await;
+    if sink.pending_len() == 0 {
+        return Ok(());
+    }
+    sink.flush().await.map_err(|_| SessionError::Closed(side))
 }
 
 /// Reads the PROXY header (if configured), the preamble, and runs the client handshake.
@@ -246,6 +261,8 @@ impl Relay<'_> {
             Direction::ToClient => (Side::Upstream, Side::Client),
         };
         let mut stop = self.stop.subscribe();
+        // Read instants of the stanzas in the current batch, for the relay histogram.
+        let mut batch: Vec<Instant> = Vec::new();
         let result: Result<(), SessionError> = async {
             loop {
                 let frame = tokio::select! {
@@ -291,18 +308,25 @@ impl Relay<'_> {
                     forward
                         .lock()
                         .await
-                        .send(self.codec, &stanza)
-                        .await
+                        .queue(self.codec, &stanza)
                         .map_err(|_| SessionError::Closed(to))?;
                 }
                 if let Some(reply) = routed.reply {
                     back.lock()
                         .await
-                        .send(self.codec, &reply)
-                        .await
+                        .queue(self.codec, &reply)
                         .map_err(|_| SessionError::Closed(from))?;
                 }
-                metrics::relay_duration(direction, read_at.elapsed());
+                batch.push(read_at);
+                // Write when no further frame is already here, or the batch is large.
+                let full = forward.lock().await.pending_len() >= BATCH_BYTES;
+                if full || !reader.has_frame_buffered() {
+                    flush(forward, to).await?;
+                    flush(back, from).await?;
+                    for read_at in batch.drain(..) {
+                        metrics::relay_duration(direction, read_at.elapsed());
+                    }
+                }
             }
         }
         .await;

@@ -1,5 +1,11 @@
 //! The writing end of one leg: encodes a stanza, encrypts it, frames it, writes it.
 //!
+//! Frames are queued and written in batches: while the reading side has more whole
+//! frames buffered, their stanzas are queued here and go out in one write when the
+//! batch ends, which saves a system call per stanza under load and costs nothing when
+//! traffic is light (a batch of one is written at once). The queue's memory is given
+//! back after each flush, so an idle session holds none.
+//!
 //! Both relay directions may write to either leg (a disco#info answer goes back the way
 //! its query came), so each sink sits behind an async mutex; the lock is uncontended
 //! except at those moments.
@@ -12,6 +18,8 @@ use crate::stanza::{Stanza, StanzaCodec};
 
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
+/// A batch is written once it reaches this size even if more frames are waiting.
+pub const BATCH_BYTES: usize = 64 * 1024;
 
 /// One leg's writer and send cipher.
 pub struct Sink {
@@ -21,6 +29,8 @@ pub struct Sink {
     cipher: SendCipher,
     /// Set once a write failed: nothing more is written to this side.
     failed: bool,
+    /// Encrypted frames not yet written.
+    pending: BytesMut,
 }
 
 impl Sink {
@@ -30,28 +40,55 @@ impl Sink {
             writer,
             cipher,
             failed: false,
+            pending: BytesMut::new(),
         }
     }
 
-    /// Encrypts and writes one stanza.
+    /// Encrypts and writes one stanza now.
     pub async fn send(&mut self, codec: &dyn StanzaCodec, stanza: &Stanza) -> std::io::Result<()> {
-        let mut plain = BytesMut::with_capacity(stanza.wire_len() + 1);
-        codec.encode(stanza, &mut plain);
-        self.send_plaintext(&plain).await
+        self.queue(codec, stanza)?;
+        self.flush().await
     }
 
-    /// Encrypts and writes one already-encoded plaintext (flags byte + body).
+    /// Encrypts and writes one already-encoded plaintext (flags byte + body) now.
     pub async fn send_plaintext(&mut self, plain: &[u8]) -> std::io::Result<()> {
+        self.queue_plaintext(plain)?;
+        self.flush().await
+    }
+
+    /// Encrypts one stanza into the batch.
+    pub fn queue(&mut self, codec: &dyn StanzaCodec, stanza: &Stanza) -> std::io::Result<()> {
+        let mut plain = BytesMut::with_capacity(stanza.wire_len() + 1);
+        codec.encode(stanza, &mut plain);
+        self.queue_plaintext(&plain)
+    }
+
+    /// Encrypts one plaintext into the batch.
+    fn queue_plaintext(&mut self, plain: &[u8]) -> std::io::Result<()> {
         if self.failed {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
-        let mut out = BytesMut::with_capacity(3 + plain.len() + TAG_LEN);
-        put_header(&mut out, plain.len() + TAG_LEN);
-        if let Err(e) = self.cipher.encrypt(plain, &mut out) {
+        self.pending.reserve(3 + plain.len() + TAG_LEN);
+        put_header(&mut self.pending, plain.len() + TAG_LEN);
+        if let Err(e) = self.cipher.encrypt(plain, &mut self.pending) {
             self.failed = true;
             return Err(std::io::Error::other(e.to_string()));
         }
-        let result = self.writer.write_raw(&out).await;
+        Ok(())
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Writes the batch and releases its memory.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let result = self.writer.write_raw(&batch).await;
         if result.is_err() {
             self.failed = true;
         }
