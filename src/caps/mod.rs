@@ -1,0 +1,1 @@
+//! Capability metadata (SPEC §3).
