@@ -60,13 +60,11 @@ impl std::str::FromStr for AppVersion {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("expected a version like \"2.21.0\" (1 to 4 numbers), found {s:?}");
         let mut parts = [0u32; 4];
-        let mut n = 0;
-        for part in s.split('.') {
+        for (n, part) in s.split('.').enumerate() {
             if n == 4 || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             parts[n] = part.parse().map_err(|_| bad())?;
-            n += 1;
         }
         Ok(AppVersion(parts))
     }
