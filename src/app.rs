@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, Readiness};
 use crate::auth::Authenticator;
+use crate::caps::Caps;
 use crate::config::Config;
 use crate::noise::{Keypair, SecretKey};
 use crate::proxy::{self, drain, SessionLimits, Shared, UpstreamSettings};
@@ -123,13 +124,25 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             }
         },
     };
+    let caps = match Caps::load(&config.caps, &config.tls) {
+        Ok(caps) => Some(Arc::new(caps)),
+        Err(caps_problems) => {
+            problems.extend(caps_problems);
+            None
+        }
+    };
     let addr = config.upstream.addr.clone();
     if addr.is_none() {
         problems.push("upstream.addr: not set".into());
     }
-    let (Some(static_key), Some(key_seed), Some(cert_chain), Some(addr), true) =
-        (static_key, key_seed, cert_chain, addr, problems.is_empty())
-    else {
+    let (Some(static_key), Some(key_seed), Some(cert_chain), Some(addr), Some(caps), true) = (
+        static_key,
+        key_seed,
+        cert_chain,
+        addr,
+        caps,
+        problems.is_empty(),
+    ) else {
         return Err(problems);
     };
     let version = |v: &crate::config::Version| WireVersion {
@@ -168,6 +181,7 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
                 .filter_map(|&p| i32::try_from(p).ok())
                 .collect(),
         },
+        caps,
     })
 }
 
