@@ -104,3 +104,50 @@ pub fn answer(iq: &Element, profile: &Profile) -> Option<Stanza> {
     result.push_child(profile.disco_query.clone());
     Some(Stanza::from_element(result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::Identity;
+
+    fn profile() -> Profile {
+        let identity = Identity {
+            category: "client".into(),
+            kind: "phone".into(),
+            name: "T".into(),
+            lang: Some("en".into()),
+        };
+        Profile::new("n", None, identity, vec!["f".into()]).unwrap()
+    }
+
+    fn query(kind: &str, xmlns: &str, node: &str) -> Element {
+        Element::new("iq")
+            .with_attr("id", "7")
+            .with_attr("type", kind)
+            .with_child(
+                Element::new("query")
+                    .with_attr("xmlns", xmlns)
+                    .with_attr("node", node),
+            )
+    }
+
+    #[test]
+    fn answers_only_gets_for_its_node() {
+        let p = profile();
+        let reply = answer(&query("get", DISCO_INFO_NS, &p.node_ver), &p).unwrap();
+        let root = reply.root();
+        assert_eq!(root.attr("id").as_deref(), Some("7"));
+        assert_eq!(root.attr("type").as_deref(), Some("result"));
+        assert!(root.attr("to").is_none() && root.attr("from").is_none());
+        let identity = root.find("identity").unwrap();
+        assert_eq!(identity.attr("xml:lang").as_deref(), Some("en"));
+        assert_eq!(
+            root.find("feature").unwrap().attr("var").as_deref(),
+            Some("f")
+        );
+        assert!(answer(&query("set", DISCO_INFO_NS, &p.node_ver), &p).is_none());
+        assert!(answer(&query("get", "urn:other", &p.node_ver), &p).is_none());
+        assert!(answer(&query("get", DISCO_INFO_NS, "n#other"), &p).is_none());
+        assert!(answer(&query("get", DISCO_INFO_NS, "n"), &p).is_none());
+    }
+}

@@ -86,3 +86,61 @@ pub fn annotate(stanza: &mut Stanza, profile: &Profile) -> bool {
     root.push_child(profile.caps_element.clone());
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::Identity;
+    use crate::stanza::{StanzaCodec, XmlCodec};
+    use bytes::Bytes;
+
+    fn profile() -> Profile {
+        let identity = Identity {
+            category: "client".into(),
+            kind: "phone".into(),
+            name: "T".into(),
+            lang: None,
+        };
+        Profile::new("https://n.example", None, identity, vec![]).unwrap()
+    }
+
+    fn decode(xml: &str) -> Stanza {
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(xml.as_bytes());
+        XmlCodec::default().decode(Bytes::from(frame)).unwrap()
+    }
+
+    #[test]
+    fn replaces_client_caps_and_appends_last() {
+        let p = profile();
+        let mut s = decode(&format!(
+            "<presence><c xmlns='{CAPS_NS}' ver='x'/> <show>away</show><c xmlns='urn:o'/></presence>"
+        ));
+        assert!(annotate(&mut s, &p));
+        let body = String::from_utf8(s.to_body()).unwrap();
+        assert_eq!(
+            body,
+            format!(
+                "<presence> <show>away</show><c xmlns='urn:o'/><c xmlns=\"{CAPS_NS}\" hash=\"sha-1\" node=\"https://n.example\" ver=\"{}\"/></presence>",
+                p.ver
+            )
+        );
+    }
+
+    #[test]
+    fn a_presence_already_right_keeps_its_bytes() {
+        let p = profile();
+        let xml = format!(
+            "<presence type=\"available\"><c xmlns=\"{CAPS_NS}\" hash=\"sha-1\" node=\"https://n.example\" ver=\"{}\"/></presence>",
+            p.ver
+        );
+        let mut s = decode(&xml);
+        assert!(!annotate(&mut s, &p));
+        assert!(!s.is_modified());
+        // Two copies are one too many.
+        let twice = xml.replace("</presence>", "") + &xml["<presence type=\"available\">".len()..];
+        let mut s = decode(&twice);
+        assert!(annotate(&mut s, &p));
+        assert_eq!(s.root().children().count(), 1);
+    }
+}

@@ -138,3 +138,85 @@ pub fn reject_ack(message: &Element) -> Stanza {
     ack.set_attr("error", "415");
     Stanza::from_element(ack)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::Identity;
+    use crate::stanza::Opaque;
+
+    fn profile() -> Profile {
+        let identity = Identity {
+            category: "client".into(),
+            kind: "phone".into(),
+            name: "T".into(),
+            lang: None,
+        };
+        let features = vec![
+            "urn:interop:caps:receive:text".into(),
+            "urn:interop:caps:receive:image".into(),
+        ];
+        Profile::new("n", None, identity, features).unwrap()
+    }
+
+    fn enc(mediatype: Option<&str>) -> Element {
+        let e = Element::new("enc");
+        let e = match mediatype {
+            Some(m) => e.with_attr("mediatype", m),
+            None => e,
+        };
+        e.with_opaque(Opaque::from_bytes("QUJD"))
+    }
+
+    #[test]
+    fn kind_is_first_enc_mediatype_else_type() {
+        let p = profile();
+        let kind = |m: &Element| unsupported_kind(m, &p);
+        let msg = |t: &str| Element::new("message").with_attr("type", t);
+        assert_eq!(kind(&msg("text")), None);
+        assert_eq!(kind(&msg("poll")).as_deref(), Some("poll"));
+        assert_eq!(
+            kind(&msg("text").with_child(enc(Some("video")))).as_deref(),
+            Some("video")
+        );
+        assert_eq!(kind(&msg("media").with_child(enc(Some("image")))), None);
+        // The first <enc> decides, even without a mediatype: then the type does.
+        let m = msg("text")
+            .with_child(enc(None))
+            .with_child(enc(Some("video")));
+        assert_eq!(kind(&m), None);
+        let nested = msg("text").with_child(Element::new("a").with_child(enc(Some("ptt"))));
+        assert_eq!(kind(&nested).as_deref(), Some("ptt"));
+        assert_eq!(kind(&Element::new("message")), None, "no kind at all");
+    }
+
+    #[test]
+    fn annotation_replaces_a_forged_one_and_ack_omits_what_is_missing() {
+        let mut s = Stanza::from_element(
+            Element::new("message")
+                .with_child(enc(Some("video")))
+                .with_child(
+                    Element::new("unsupported")
+                        .with_attr("xmlns", UNSUPPORTED_NS)
+                        .with_attr("kind", "forged"),
+                ),
+        );
+        annotate(&mut s, "video");
+        let notes: Vec<_> = s
+            .root()
+            .children()
+            .filter(|c| c.name() == "unsupported")
+            .collect();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].attr("kind").as_deref(), Some("video"));
+        assert_eq!(
+            s.root().find("enc").unwrap().opaque(),
+            Some(&Opaque::from_bytes("QUJD"))
+        );
+        let ack = reject_ack(&Element::new("message"));
+        assert_eq!(
+            String::from_utf8(ack.to_body()).unwrap(),
+            r#"<ack class="message" error="415"/>"#
+        );
+    }
+}
