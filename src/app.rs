@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, Readiness};
 use crate::auth::{Authenticator, JwtVerifier, KeySet, KeySource};
+use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
 use crate::noise::{Keypair, SecretKey};
@@ -126,18 +127,35 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
         },
     };
     let auth = load_auth(config, &mut problems);
+    let caps = match Caps::load(&config.caps, &config.tls) {
+        Ok(caps) => Some(Arc::new(caps)),
+        Err(caps_problems) => {
+            problems.extend(caps_problems);
+            None
+        }
+    };
     let addr = config.upstream.addr.clone();
     if addr.is_none() {
         problems.push("upstream.addr: not set".into());
     }
-    let (Some(static_key), Some(key_seed), Some(cert_chain), Some(addr), Some(auth), true) = (
+    let (
+        Some(static_key),
+        Some(key_seed),
+        Some(cert_chain),
+        Some(addr),
+        Some(auth),
+        Some(caps),
+        true,
+    ) = (
         static_key,
         key_seed,
         cert_chain,
         addr,
         auth,
+        caps,
         problems.is_empty(),
-    ) else {
+    )
+    else {
         return Err(problems);
     };
     let version = |v: &crate::config::Version| WireVersion {
@@ -169,6 +187,7 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             ..StanzaLimits::default()
         }),
         auth,
+        caps,
     })
 }
 

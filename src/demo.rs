@@ -16,6 +16,9 @@ use crate::noise::{Keypair, SecretKey};
 use crate::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
 use crate::stanza::Opaque;
 
+/// The example capability file shipped in `config/`.
+const EXAMPLE_CAPABILITIES: &str = include_str!("../config/capabilities.toml");
+
 /// What the demo did.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -78,6 +81,10 @@ impl Deployment {
             base64::engine::general_purpose::STANDARD.encode(chain),
         )?;
 
+        // The shipped capability file, so the demo runs from any directory.
+        let caps_file = dir.path().join("capabilities.toml");
+        std::fs::write(&caps_file, EXAMPLE_CAPABILITIES)?;
+
         let mut config = Config {
             listen: "127.0.0.1:0".parse()?,
             ..Config::default()
@@ -89,6 +96,7 @@ impl Deployment {
         config.upstream.addr = Some(server.addr().to_string());
         config.upstream.root_key = whatsapp.root.public;
         config.auth.mode = AuthMode::None;
+        config.caps.file = caps_file;
         tune(&mut config, &server);
 
         let app = App::bind(&config).await?;

@@ -11,16 +11,19 @@
 //! - [`noise`]: the WhatsApp dialect of Noise (XX, IK, XXfallback), the transport
 //!   cipher, certificate chains.
 //! - [`stanza`]: the XML stanza parser with its limits, the opaque payload type, writer.
+//! - [`caps`]: capability profiles, rules, XEP-0115 verification strings, the lookup.
 //! - [`pipeline`]: the tower layers every stanza passes, per direction.
 //! - [`proxy`]: one session: the client half and the upstream half, joined.
 //! - [`admin`]: `/metrics`, `/live`, `/ready`.
 //! - [`app`]: wiring: listeners, pipeline, admin, drain.
+//! - [`https`]: the outbound HTTPS client (capability lookup, JWKS).
 //! - [`sim`]: a reference WhatsApp-side server and client for tests, demo and benches.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod caps;
 pub mod codec;
 pub mod config;
 pub mod demo;

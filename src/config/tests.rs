@@ -84,7 +84,7 @@ fn capabilities_example_is_toml() {
     let text = std::fs::read_to_string(CAPS_EXAMPLE).unwrap();
     let table: toml::Table = text.parse().unwrap();
     assert!(table["profiles"].get("default").is_some());
-    assert_eq!(table["rules"].as_array().unwrap().len(), 1);
+    assert!(!table["rules"].as_array().unwrap().is_empty());
 }
 
 #[test]

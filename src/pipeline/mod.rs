@@ -2,20 +2,40 @@
 //!
 //! The order of the layers, outermost first, is the order of [`build`]:
 //!
-//! 1. [`count::CountLayer`]: stanza and byte counters per direction and kind.
-//! 2. the terminal [`Forward`] service: sends the stanza on unchanged.
+//! To server (client → WhatsApp):
+//! 1. [`count::CountLayer`]: stanza and byte counters per direction and kind, before
+//!    any layer changes or withholds a stanza, so they show what the client sent.
+//! 2. [`presence_caps::PresenceCapsLayer`]: the session's XEP-0115 `<c>` in every
+//!    `<presence>` (SPEC §3.1).
+//! 3. the terminal [`Forward`] service: sends the stanza on.
+//!
+//! To client (WhatsApp → client):
+//! 1. [`count::CountLayer`].
+//! 2. [`disco::DiscoLayer`]: answers disco#info for the session's `NODE#VER` itself
+//!    (SPEC §3.2).
+//! 3. [`unsupported::UnsupportedLayer`]: annotates or refuses messages whose content
+//!    kind the client cannot receive (SPEC §3.3).
+//! 4. [`Forward`].
+//!
+//! The capability layers are left out when the session has no [`SessionCaps`] (only
+//! benchmarks and tests build such pipelines). Each layer tests the stanza's kind first,
+//! so the stanzas it does not concern pass without allocation.
 //!
 //! A layer may change the stanza (it then re-serializes), withhold it, or answer the
 //! side it came from; that is what [`Routed`] carries.
 
 pub mod count;
+pub mod disco;
+pub mod presence_caps;
+pub mod unsupported;
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use tower::util::BoxService;
-use tower::{Layer, Service};
+use tower::{Layer, Service, ServiceBuilder};
 
+use crate::caps::SessionCaps;
 use crate::metrics::Direction;
 use crate::stanza::Stanza;
 
@@ -46,12 +66,32 @@ pub type StanzaService = BoxService<Stanza, Routed, Infallible>;
 pub struct SessionInfo {
     /// Which way the service's stanzas flow.
     pub direction: Direction,
+    /// The session's capability profile; `None` leaves the capability layers out.
+    pub caps: Option<SessionCaps>,
 }
 
 /// Builds the pipeline of one direction of one session.
 pub fn build(info: &SessionInfo) -> StanzaService {
-    let svc = count::CountLayer::new(info.direction).layer(Forward);
-    BoxService::new(svc)
+    let count = count::CountLayer::new(info.direction);
+    match (&info.caps, info.direction) {
+        (None, _) => BoxService::new(count.layer(Forward)),
+        (Some(caps), Direction::ToServer) => BoxService::new(
+            ServiceBuilder::new()
+                .layer(count)
+                .layer(presence_caps::PresenceCapsLayer::new(caps.profile.clone()))
+                .service(Forward),
+        ),
+        (Some(caps), Direction::ToClient) => BoxService::new(
+            ServiceBuilder::new()
+                .layer(count)
+                .layer(disco::DiscoLayer::new(caps.profile.clone()))
+                .layer(unsupported::UnsupportedLayer::new(
+                    caps.profile.clone(),
+                    caps.unsupported,
+                ))
+                .service(Forward),
+        ),
+    }
 }
 
 /// The innermost service: every stanza that reaches it goes on unchanged.

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::auth::Authenticator;
+use crate::caps::Caps;
 use crate::metrics::{self, CloseReason};
 use crate::noise::{Keypair, SecretKey};
 use crate::stanza::{Limits as StanzaLimits, StanzaCodec, XmlCodec};
@@ -45,6 +46,8 @@ pub struct Shared {
     pub codec: Arc<dyn StanzaCodec>,
     /// Decides whether a client may pass.
     pub auth: Authenticator,
+    /// Capability profiles, rules and the provider lookup.
+    pub caps: Arc<Caps>,
 }
 
 /// The upstream half's settings.

@@ -62,24 +62,30 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     let client_sink = Mutex::new(Sink::new(writer, client_transport.send));
 
     // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
+    // The capability lookup (bounded by its own timeout) runs while the upstream session
+    // is set up, so it adds no latency unless it is the slower of the two.
     let stage2 = tokio::time::timeout_at(deadline, async {
         shared.auth.check(&payload).await?;
-        let stream = upstream_leg::dial(&shared.upstream).await?;
-        upstream_leg::handshake(
-            &shared.upstream,
-            stream,
-            client_addr,
-            &preamble,
-            &remote_static,
-            &payload,
-            shared.limits.max_frame_bytes,
-        )
-        .await
+        let caps = async { Ok(shared.caps.session(&payload).await) };
+        let upstream = async {
+            let stream = upstream_leg::dial(&shared.upstream).await?;
+            upstream_leg::handshake(
+                &shared.upstream,
+                stream,
+                client_addr,
+                &preamble,
+                &remote_static,
+                &payload,
+                shared.limits.max_frame_bytes,
+            )
+            .await
+        };
+        tokio::try_join!(upstream, caps)
     })
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
-    let upstream = match stage2 {
-        Ok(upstream) => upstream,
+    let (upstream, caps) = match stage2 {
+        Ok(pair) => pair,
         Err(e) => {
             tracing::debug!(error = %e, "upstream set-up refused");
             let outcome = e.outcome();
@@ -113,6 +119,7 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
         &mut client_recv,
         pipeline::build(&SessionInfo {
             direction: Direction::ToServer,
+            caps: Some(caps.clone()),
         }),
         &upstream_sink,
         &client_sink,
@@ -123,6 +130,7 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
         &mut upstream_recv,
         pipeline::build(&SessionInfo {
             direction: Direction::ToClient,
+            caps: Some(caps.clone()),
         }),
         &client_sink,
         &upstream_sink,

@@ -87,8 +87,7 @@ impl Stanza {
     }
 
     /// The body as it would be sent (no flags byte).
-    #[cfg(test)]
-    fn to_body(&self) -> Vec<u8> {
+    pub fn to_body(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.wire_len());
         self.write_body(&mut v);
         v

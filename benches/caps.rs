@@ -1,0 +1,118 @@
+//! Cost of the capability layers per stanza, against the same pipeline without them.
+//!
+//! Each case runs a decoded stanza (with its wire bytes, as the relay has it) through
+//! `pipeline::build` of its direction, once with the session's capabilities and once
+//! without (`caps: None`), including dropping the result; cloning the input is outside
+//! the measurement. The metrics recorder is installed, as in production. The ratios
+//! `with / without` are what to read:
+//!
+//! - `presence` (to server): gets the `<c>` element, so it is re-serialized later;
+//! - `message` (to client): a supported kind, checked and passed on untouched;
+//! - `message_unsupported` (to client): annotated;
+//! - `iq` (to client, not a disco query for this node): must cost < 5 % more.
+//!
+//! Run: `cargo bench --bench caps`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use futures::FutureExt;
+use tower::{Service, ServiceExt};
+
+use interop_proxy::caps::{file, Caps, SessionCaps};
+use interop_proxy::config::Unsupported;
+use interop_proxy::metrics::Direction;
+use interop_proxy::pipeline::{self, SessionInfo, StanzaService};
+use interop_proxy::stanza::{Stanza, StanzaCodec, XmlCodec};
+
+const CAPS: &str = include_str!("../config/capabilities.toml");
+
+fn session_caps() -> SessionCaps {
+    let caps = Caps::new(
+        file::parse(CAPS, "capabilities.toml").expect("example file loads"),
+        Unsupported::Annotate,
+        None,
+    );
+    SessionCaps {
+        profile: Arc::clone(caps.profile("default").expect("default profile")),
+        unsupported: Unsupported::Annotate,
+    }
+}
+
+fn decode(xml: &str) -> Stanza {
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(xml.as_bytes());
+    XmlCodec::default()
+        .decode(Bytes::from(frame))
+        .expect("valid stanza")
+}
+
+fn run(svc: &mut StanzaService, stanza: Stanza) {
+    let ready = svc
+        .ready()
+        .now_or_never()
+        .expect("always ready")
+        .unwrap_or_else(|never| match never {});
+    let routed = ready
+        .call(stanza)
+        .now_or_never()
+        .expect("completes at once")
+        .unwrap_or_else(|never| match never {});
+    black_box(routed);
+}
+
+fn bench(c: &mut Criterion) {
+    interop_proxy::metrics::install();
+    let caps = session_caps();
+    let enc = "A".repeat(1024);
+    let cases = [
+        (
+            "presence",
+            Direction::ToServer,
+            r#"<presence type="available" name="Alice"><status>here</status></presence>"#
+                .to_string(),
+        ),
+        (
+            "message",
+            Direction::ToClient,
+            format!(
+                r#"<message from="2@s.whatsapp.net" id="3EB0A1B2C3D4" type="text" t="1700000000"><meta x="1"/><enc v="2" type="msg">{enc}</enc></message>"#
+            ),
+        ),
+        (
+            "message_unsupported",
+            Direction::ToClient,
+            format!(
+                r#"<message from="2@s.whatsapp.net" id="3EB0A1B2C3D4" type="media" t="1700000000"><enc v="2" type="msg" mediatype="video">{enc}</enc></message>"#
+            ),
+        ),
+        (
+            "iq",
+            Direction::ToClient,
+            r#"<iq from="s.whatsapp.net" id="42" type="get" xmlns="w:p"><ping/></iq>"#.to_string(),
+        ),
+    ];
+    let mut group = c.benchmark_group("caps");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, direction, xml) in cases {
+        let stanza = decode(&xml);
+        for (variant, caps) in [("without", None), ("with", Some(caps.clone()))] {
+            let mut svc = pipeline::build(&SessionInfo { direction, caps });
+            group.bench_function(format!("{name}/{variant}"), |b| {
+                b.iter_batched(
+                    || stanza.clone(),
+                    |s| run(&mut svc, s),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,153 @@
+//! From server: a disco#info query for this session's `NODE#VER` is answered by the
+//! proxy and not forwarded (SPEC §3.2); every other query goes to the client untouched.
+//!
+//! The answer is `<iq type="result">` with the query's `id`, `to` and `from` swapped,
+//! and the profile's `<identity>` and `<feature>` children, all built at load.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::Either;
+use tower::{Layer, Service};
+
+use crate::caps::profile::DISCO_INFO_NS;
+use crate::caps::Profile;
+use crate::metrics::{self, AnnotationKind};
+use crate::stanza::{Element, Kind, Stanza};
+
+use super::Routed;
+
+/// Adds [`Disco`] around a service.
+#[derive(Clone, Debug)]
+pub struct DiscoLayer {
+    /// The session's profile.
+    profile: Arc<Profile>,
+}
+
+impl DiscoLayer {
+    /// Answers queries for `profile`'s node.
+    pub fn new(profile: Arc<Profile>) -> Self {
+        Self { profile }
+    }
+}
+
+impl<S> Layer<S> for DiscoLayer {
+    type Service = Disco<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Disco {
+            inner,
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// Answers disco#info queries for the session's node itself.
+#[derive(Clone, Debug)]
+pub struct Disco<S> {
+    /// The next service.
+    inner: S,
+    /// The session's profile.
+    profile: Arc<Profile>,
+}
+
+impl<S> Service<Stanza> for Disco<S>
+where
+    S: Service<Stanza, Response = Routed>,
+{
+    type Response = Routed;
+    type Error = S::Error;
+    type Future = Either<std::future::Ready<Result<Routed, S::Error>>, S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, stanza: Stanza) -> Self::Future {
+        if stanza.kind() == Kind::Iq {
+            if let Some(reply) = answer(stanza.root(), &self.profile) {
+                metrics::annotation(AnnotationKind::DiscoAnswered);
+                return Either::Left(std::future::ready(Ok(Routed {
+                    forward: None,
+                    reply: Some(reply),
+                })));
+            }
+        }
+        Either::Right(self.inner.call(stanza))
+    }
+}
+
+/// The proxy's answer to `iq`, if it is a disco#info get for the profile's node.
+pub fn answer(iq: &Element, profile: &Profile) -> Option<Stanza> {
+    if iq.attr("type").as_deref() != Some("get") {
+        return None;
+    }
+    let query = iq.children().find(|c| c.name() == "query")?;
+    if query.attr("xmlns").as_deref() != Some(DISCO_INFO_NS)
+        || query.attr("node").as_deref() != Some(profile.node_ver.as_str())
+    {
+        return None;
+    }
+    let mut result = Element::new("iq");
+    if let Some(from) = iq.attr("to") {
+        result.set_attr("from", &from);
+    }
+    if let Some(to) = iq.attr("from") {
+        result.set_attr("to", &to);
+    }
+    if let Some(id) = iq.attr("id") {
+        result.set_attr("id", &id);
+    }
+    result.set_attr("type", "result");
+    result.push_child(profile.disco_query.clone());
+    Some(Stanza::from_element(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::Identity;
+
+    fn profile() -> Profile {
+        let identity = Identity {
+            category: "client".into(),
+            kind: "phone".into(),
+            name: "T".into(),
+            lang: Some("en".into()),
+        };
+        Profile::new("n", None, identity, vec!["f".into()]).unwrap()
+    }
+
+    fn query(kind: &str, xmlns: &str, node: &str) -> Element {
+        Element::new("iq")
+            .with_attr("id", "7")
+            .with_attr("type", kind)
+            .with_child(
+                Element::new("query")
+                    .with_attr("xmlns", xmlns)
+                    .with_attr("node", node),
+            )
+    }
+
+    #[test]
+    fn answers_only_gets_for_its_node() {
+        let p = profile();
+        let reply = answer(&query("get", DISCO_INFO_NS, &p.node_ver), &p).unwrap();
+        let root = reply.root();
+        assert_eq!(root.attr("id").as_deref(), Some("7"));
+        assert_eq!(root.attr("type").as_deref(), Some("result"));
+        assert!(root.attr("to").is_none() && root.attr("from").is_none());
+        let identity = root.find("identity").unwrap();
+        assert_eq!(identity.attr("xml:lang").as_deref(), Some("en"));
+        assert_eq!(
+            root.find("feature").unwrap().attr("var").as_deref(),
+            Some("f")
+        );
+        assert!(answer(&query("set", DISCO_INFO_NS, &p.node_ver), &p).is_none());
+        assert!(answer(&query("get", "urn:other", &p.node_ver), &p).is_none());
+        assert!(answer(&query("get", DISCO_INFO_NS, "n#other"), &p).is_none());
+        assert!(answer(&query("get", DISCO_INFO_NS, "n"), &p).is_none());
+    }
+}

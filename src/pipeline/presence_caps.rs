@@ -1,0 +1,146 @@
+//! To server: every `<presence>` carries exactly one XEP-0115 `<c>`, the session's, as
+//! its last child (SPEC §3.1). A `<c>` with the caps namespace the client sent is
+//! removed; other children are kept in order.
+//!
+//! Other stanzas pass with one comparison of their kind and no allocation.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tower::{Layer, Service};
+
+use crate::caps::profile::CAPS_NS;
+use crate::caps::Profile;
+use crate::metrics::{self, AnnotationKind};
+use crate::stanza::{Element, Kind, Node, Stanza};
+
+/// Adds [`PresenceCaps`] around a service.
+#[derive(Clone, Debug)]
+pub struct PresenceCapsLayer {
+    /// The session's profile.
+    profile: Arc<Profile>,
+}
+
+impl PresenceCapsLayer {
+    /// Advertises `profile` in presences.
+    pub fn new(profile: Arc<Profile>) -> Self {
+        Self { profile }
+    }
+}
+
+impl<S> Layer<S> for PresenceCapsLayer {
+    type Service = PresenceCaps<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PresenceCaps {
+            inner,
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// Puts the session's `<c>` into presences.
+#[derive(Clone, Debug)]
+pub struct PresenceCaps<S> {
+    /// The next service.
+    inner: S,
+    /// The session's profile.
+    profile: Arc<Profile>,
+}
+
+impl<S: Service<Stanza>> Service<Stanza> for PresenceCaps<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, mut stanza: Stanza) -> Self::Future {
+        if stanza.kind() == Kind::Presence && annotate(&mut stanza, &self.profile) {
+            metrics::annotation(AnnotationKind::PresenceCaps);
+        }
+        self.inner.call(stanza)
+    }
+}
+
+/// Whether `e` is an entity-capabilities `<c>`.
+fn is_caps(e: &Element) -> bool {
+    e.name() == "c" && e.attr("xmlns").as_deref() == Some(CAPS_NS)
+}
+
+/// Makes the profile's `<c>` the presence's only caps element and its last child.
+/// Returns false when the presence already was exactly so (it then keeps its bytes).
+pub fn annotate(stanza: &mut Stanza, profile: &Profile) -> bool {
+    let root = stanza.root();
+    let already = matches!(root.nodes().last(), Some(Node::Element(e)) if *e == profile.caps_element)
+        && root.children().filter(|c| is_caps(c)).count() == 1;
+    if already {
+        return false;
+    }
+    let root = stanza.root_mut();
+    root.retain_children(|c| !is_caps(c));
+    root.push_child(profile.caps_element.clone());
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::Identity;
+    use crate::stanza::{StanzaCodec, XmlCodec};
+    use bytes::Bytes;
+
+    fn profile() -> Profile {
+        let identity = Identity {
+            category: "client".into(),
+            kind: "phone".into(),
+            name: "T".into(),
+            lang: None,
+        };
+        Profile::new("https://n.example", None, identity, vec![]).unwrap()
+    }
+
+    fn decode(xml: &str) -> Stanza {
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(xml.as_bytes());
+        XmlCodec::default().decode(Bytes::from(frame)).unwrap()
+    }
+
+    #[test]
+    fn replaces_client_caps_and_appends_last() {
+        let p = profile();
+        let mut s = decode(&format!(
+            "<presence><c xmlns='{CAPS_NS}' ver='x'/> <show>away</show><c xmlns='urn:o'/></presence>"
+        ));
+        assert!(annotate(&mut s, &p));
+        let body = String::from_utf8(s.to_body()).unwrap();
+        assert_eq!(
+            body,
+            format!(
+                "<presence> <show>away</show><c xmlns='urn:o'/><c xmlns=\"{CAPS_NS}\" hash=\"sha-1\" node=\"https://n.example\" ver=\"{}\"/></presence>",
+                p.ver
+            )
+        );
+    }
+
+    #[test]
+    fn a_presence_already_right_keeps_its_bytes() {
+        let p = profile();
+        let xml = format!(
+            "<presence type=\"available\"><c xmlns=\"{CAPS_NS}\" hash=\"sha-1\" node=\"https://n.example\" ver=\"{}\"/></presence>",
+            p.ver
+        );
+        let mut s = decode(&xml);
+        assert!(!annotate(&mut s, &p));
+        assert!(!s.is_modified());
+        // Two copies are one too many.
+        let twice = xml.replace("</presence>", "") + &xml["<presence type=\"available\">".len()..];
+        let mut s = decode(&twice);
+        assert!(annotate(&mut s, &p));
+        assert_eq!(s.root().children().count(), 1);
+    }
+}
