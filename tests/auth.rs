@@ -1,6 +1,7 @@
 //! Client authentication (SPEC §4) over real sockets: JWTs signed with RS256, ES256 and
 //! EdDSA against a JWKS file; every way a token can be wrong is a 401 and the upstream
-//! never sees a connection; a product off the allow-list is a 403.
+//! never sees a connection; a product off the allow-list is a 403. Key sets come from a
+//! file or from an HTTPS server on loopback with a generated CA.
 
 mod support;
 
@@ -12,6 +13,7 @@ use interop_proxy::sim::{SimClient, SimError};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
+use support::tls::{Ca, Reply, TlsServer};
 use support::*;
 
 const RSA: &[u8] = include_bytes!("data/jwt/rsa.pem");
@@ -278,4 +280,77 @@ async fn a_rotated_key_is_picked_up_on_its_first_use() {
     login(&d, 8, token(Algorithm::RS256, "rsa-2", &other, &claims(8)))
         .await
         .unwrap();
+}
+
+/// A deployment whose key set is served over HTTPS by `server`, trusted through `ca`.
+async fn deploy_with_jwks_url(ca: &Ca, server: &TlsServer) -> Deployment {
+    let url = server.url("/.well-known/jwks.json");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(dir.path(), "ca.pem");
+    let d = Deployment::start(move |c, _| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.issuer = Some(ISSUER.into());
+        c.auth.audience = Some(AUDIENCE.into());
+        c.auth.jwks_url = Some(url);
+        c.tls.ca_file = Some(ca_file);
+    })
+    .await
+    .unwrap();
+    drop(dir);
+    d
+}
+
+#[tokio::test]
+async fn keys_fetched_over_https_verify_tokens() {
+    let ca = Ca::generate();
+    let server = TlsServer::start(&ca, |_| Reply::json(200, &jwks())).await;
+    let d = deploy_with_jwks_url(&ca, &server).await;
+    login(&d, 21, token(Algorithm::ES256, "ec-1", &ec(), &claims(21)))
+        .await
+        .unwrap();
+    assert_eq!(server.count(), 1, "one fetch at start-up, none per login");
+}
+
+#[tokio::test]
+async fn a_key_set_unreachable_at_start_up_refuses_with_401_until_it_is_reachable() {
+    let ca = Ca::generate();
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let serving = up.clone();
+    let server = TlsServer::start(&ca, move |_| {
+        if serving.load(Ordering::Relaxed) {
+            Reply::json(200, &jwks())
+        } else {
+            Reply::json(503, "{}")
+        }
+    })
+    .await;
+    // The proxy starts although the key set cannot be had.
+    let d = deploy_with_jwks_url(&ca, &server).await;
+    let t = token(Algorithm::RS256, "rsa-1", &rsa(), &claims(22));
+    assert_refused(&d, 22, t.clone(), "401", "key set unavailable").await;
+    up.store(true, Ordering::Relaxed);
+    // Unknown-kid refreshes are at most every 2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    login(&d, 22, t).await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_kids_cannot_flood_the_key_server() {
+    let ca = Ca::generate();
+    let server = TlsServer::start(&ca, |_| Reply::json(200, &jwks())).await;
+    let d = deploy_with_jwks_url(&ca, &server).await;
+    let other = EncodingKey::from_rsa_pem(OTHER_RSA).unwrap();
+    for i in 0..20 {
+        let kid = format!("made-up-{i}");
+        assert_refused(
+            &d,
+            30,
+            token(Algorithm::RS256, &kid, &other, &claims(30)),
+            "401",
+            "unknown kid",
+        )
+        .await;
+    }
+    // Start-up's fetch plus at most one refresh per 2 s of the loop above.
+    assert!(server.count() <= 3, "{} fetches", server.count());
 }

@@ -2,17 +2,16 @@
 //! answers, unsupported content (annotate and reject), and the provider lookup against
 //! a TLS server on loopback.
 
-mod caps_support;
 mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use caps_support::{Ca, Reply, TlsServer};
 use interop_proxy::caps::profile::{ver, Identity, CAPS_NS, DISCO_INFO_NS};
 use interop_proxy::config::Unsupported;
 use interop_proxy::sim::{ClientOptions, SimClient};
 use interop_proxy::stanza::{Element, Opaque, Stanza};
+use support::tls::{Ca, Reply, TlsServer};
 use support::*;
 
 const NODE: &str = "https://provider.test/caps";

@@ -1,12 +1,12 @@
 //! The outbound HTTPS client against a real TLS server on loopback: trust, status and
 //! body, timeout, size bound, connect failure.
 
-mod caps_support;
+mod support;
 
 use std::time::Duration;
 
-use caps_support::{Ca, Reply, TlsServer};
 use interop_proxy::https::{HttpsClient, HttpsError, MAX_BODY_BYTES};
+use support::tls::{Ca, Reply, TlsServer};
 
 const T: Duration = Duration::from_secs(5);
 

@@ -55,3 +55,4 @@ pub async fn eventually(mut f: impl FnMut() -> bool) {
 pub fn attr(stanza: &Stanza, name: &str) -> Option<String> {
     stanza.root().attr(name).map(|v| v.into_owned())
 }
+pub mod tls;

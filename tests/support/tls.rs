@@ -1,5 +1,5 @@
-//! A minimal HTTPS responder on loopback for the capability-lookup and HTTPS client
-//! tests: a generated CA and leaf certificate, tokio-rustls, and a hand-rolled
+//! A minimal HTTPS responder on loopback for the capability lookup, the JWKS fetch and
+//! the HTTPS client tests: a generated CA and leaf certificate, tokio-rustls, and a hand-rolled
 //! HTTP/1.1 answer per connection (`Connection: close`).
 #![allow(dead_code)]
 
