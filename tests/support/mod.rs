@@ -1,5 +1,5 @@
 //! Shared helpers for the behaviour tests: a deployment on loopback and small waits.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::time::Duration;
 
