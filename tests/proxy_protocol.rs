@@ -1,7 +1,6 @@
 //! The client's address across the proxy (SPEC §2.1, §5): PROXY v2 from a load balancer
 //! on the client leg, PROXY v2 with the client's address to the server on the upstream leg.
 
-#[allow(unused_imports)]
 mod support;
 
 use std::net::SocketAddr;
