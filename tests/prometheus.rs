@@ -5,7 +5,6 @@
 //! Needs the `prometheus` and `promtool` binaries (Debian package `prometheus`; CI installs
 //! it through `.ci/deploy-check`). Without them the test fails: it never passes silently.
 
-#[allow(unused_imports)]
 mod support;
 
 use std::net::SocketAddr;

@@ -2,7 +2,6 @@
 //! listener, keeps `/live` and the live sessions, and the process exits 0 as soon as the
 //! last session ends, or after `shutdown.grace` with `<stream:error code="503"/>`.
 
-#[allow(unused_imports)]
 mod support;
 
 use std::net::SocketAddr;
