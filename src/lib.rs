@@ -12,12 +12,20 @@
 //!   cipher, certificate chains.
 //! - [`stanza`]: the XML stanza parser with its limits, the opaque payload type, writer.
 //! - [`caps`]: capability profiles, rules, XEP-0115 verification strings, the lookup.
+//! - [`auth`]: the client's JWT and product, checked before any upstream exists.
 //! - [`pipeline`]: the tower layers every stanza passes, per direction.
-//! - [`proxy`]: one session: the client half and the upstream half, joined.
+//! - [`proxy`]: one session: the client half and the upstream half, joined; the one
+//!   mapping from errors to closing stanzas and metric reasons.
+//!
+//! Around the data path:
+//!
+//! - [`config`]: defaults, the TOML file and `INTEROP_PROXY_*` variables, validated.
+//! - [`metrics`]: every metric, described in one place.
 //! - [`admin`]: `/metrics`, `/live`, `/ready`.
 //! - [`app`]: wiring: listeners, pipeline, admin, drain.
 //! - [`https`]: the outbound HTTPS client (capability lookup, JWKS).
 //! - [`sim`]: a reference WhatsApp-side server and client for tests, demo and benches.
+//! - [`demo`]: the whole deployment on loopback, for `interop-proxy demo` and tests.
 #![forbid(unsafe_code)]
 
 pub mod admin;
