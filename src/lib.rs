@@ -16,11 +16,14 @@
 //! - [`admin`]: `/metrics`, `/live`, `/ready`.
 //! - [`app`]: wiring: listeners, pipeline, admin, drain.
 //! - [`sim`]: a reference WhatsApp-side server and client for tests, demo and benches.
+//! - [`bench`]: `interop-proxy bench`, the proxy against a direct connection and a
+//!   plain TCP relay.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod codec;
 pub mod config;
 pub mod demo;
