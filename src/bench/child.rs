@@ -161,13 +161,32 @@ pub struct Child {
     pub pid: u32,
     /// The fields of its `READY` line.
     pub fields: HashMap<String, String>,
+    /// Whether a profiler wraps it.
+    wrapped: bool,
 }
 
 impl Child {
     /// Starts `bench-child ARGS...` and waits for its `READY` line.
     pub fn spawn(args: &[&str]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
-        let mut process = Command::new(exe)
+        // A profiler can wrap one role, e.g. INTEROP_PROXY_BENCH_WRAP_PROXY="valgrind
+        // --tool=callgrind"; the wrapper must exec the program in the same process (as
+        // valgrind does) for /proc figures to stay meaningful.
+        let wrapper = std::env::var(format!(
+            "INTEROP_PROXY_BENCH_WRAP_{}",
+            args.first().copied().unwrap_or_default().to_uppercase()
+        ))
+        .ok();
+        let wrapped = wrapper.is_some();
+        let mut command = match wrapper.as_deref().map(str::split_whitespace) {
+            Some(mut words) => {
+                let mut command = Command::new(words.next().unwrap_or_default());
+                command.args(words).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let mut process = command
             .arg("bench-child")
             .args(args)
             .env("INTEROP_PROXY_LOG", "warn")
@@ -193,6 +212,7 @@ impl Child {
             process,
             pid,
             fields,
+            wrapped,
         })
     }
 
@@ -222,7 +242,21 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
+        // End of stdin asks the child to exit, which lets a profiler wrapping it write
+        // its data; a child that does not go in time is killed.
         drop(self.process.stdin.take());
+        let patience = if self.wrapped {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(1)
+        };
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.process.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
