@@ -26,11 +26,14 @@
 //! - [`https`]: the outbound HTTPS client (capability lookup, JWKS).
 //! - [`sim`]: a reference WhatsApp-side server and client for tests, demo and benches.
 //! - [`demo`]: the whole deployment on loopback, for `interop-proxy demo` and tests.
+//! - [`bench`]: `interop-proxy bench`, the proxy against a direct connection and a
+//!   plain TCP relay.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod caps;
 pub mod codec;
 pub mod config;

@@ -64,6 +64,11 @@ enum Command {
         #[arg(long, default_value = "3s")]
         duration: humantime::Duration,
     },
+    /// Compare direct, plain TCP relay and proxy on loopback; the primitives' speed.
+    Bench(interop_proxy::bench::BenchArgs),
+    /// A process of `bench` (server, relay or proxy); not for direct use.
+    #[command(hide = true)]
+    BenchChild(interop_proxy::bench::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +86,8 @@ fn main() -> ExitCode {
         }) => result(issue_chain(&root, key, public, days, &out)),
         Some(Command::CheckConfig) => check_config(cli.config),
         Some(Command::Demo { clients, duration }) => result(demo(clients, duration.into())),
+        Some(Command::Bench(args)) => result(interop_proxy::bench::run(args)),
+        Some(Command::BenchChild(args)) => result(interop_proxy::bench::run_child(args)),
     }
 }
 
