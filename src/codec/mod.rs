@@ -145,11 +145,12 @@ impl FrameReader {
     /// the last stanzas written to it. Reading to the end lets the close be a clean FIN.
     pub async fn discard_to_end(&mut self) {
         self.buf = BytesMut::new();
-        let mut scratch = [0u8; 1024];
         loop {
             if self.inner.readable().await.is_err() {
                 return;
             }
+            // Not held across the await, so it costs no space in the caller's future.
+            let mut scratch = [0u8; 1024];
             match self.inner.try_read(&mut scratch) {
                 Ok(0) => return,
                 Ok(_) => continue,

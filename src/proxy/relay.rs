@@ -37,9 +37,11 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     let mut writer = FrameWriter::new(write);
 
     // Stage 1: preamble and client handshake. No cipher yet: a failure just closes.
+    // The set-up stages are boxed: their futures are large (handshakes, HTTPS lookup),
+    // and inline they would size the state of every session for its whole life.
     let stage1 = tokio::time::timeout_at(
         deadline,
-        accept_client(shared, &mut reader, &mut writer, peer),
+        Box::pin(accept_client(shared, &mut reader, &mut writer, peer)),
     )
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
@@ -64,24 +66,27 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
     // The capability lookup (bounded by its own timeout) runs while the upstream session
     // is set up, so it adds no latency unless it is the slower of the two.
-    let stage2 = tokio::time::timeout_at(deadline, async {
-        shared.auth.check(&payload).await?;
-        let caps = async { Ok(shared.caps.session(&payload).await) };
-        let upstream = async {
-            let stream = upstream_leg::dial(&shared.upstream).await?;
-            upstream_leg::handshake(
-                &shared.upstream,
-                stream,
-                client_addr,
-                &preamble,
-                &remote_static,
-                &payload,
-                shared.limits.max_frame_bytes,
-            )
-            .await
-        };
-        tokio::try_join!(upstream, caps)
-    })
+    let stage2 = tokio::time::timeout_at(
+        deadline,
+        Box::pin(async {
+            shared.auth.check(&payload).await?;
+            let caps = async { Ok(shared.caps.session(&payload).await) };
+            let upstream = async {
+                let stream = upstream_leg::dial(&shared.upstream).await?;
+                upstream_leg::handshake(
+                    &shared.upstream,
+                    stream,
+                    client_addr,
+                    &preamble,
+                    &remote_static,
+                    &payload,
+                    shared.limits.max_frame_bytes,
+                )
+                .await
+            };
+            tokio::try_join!(upstream, caps)
+        }),
+    )
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
     let (upstream, caps) = match stage2 {
@@ -113,37 +118,44 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
         base: Instant::now(),
         last_activity_ms: AtomicU64::new(0),
     };
-    let to_server = relay.direction(
-        Direction::ToServer,
-        &mut reader,
-        &mut client_recv,
-        pipeline::build(&SessionInfo {
-            direction: Direction::ToServer,
-            caps: Some(caps.clone()),
-        }),
-        &upstream_sink,
-        &client_sink,
-    );
-    let to_client = relay.direction(
-        Direction::ToClient,
-        &mut upstream_reader,
-        &mut upstream_recv,
-        pipeline::build(&SessionInfo {
-            direction: Direction::ToClient,
-            caps: Some(caps.clone()),
-        }),
-        &client_sink,
-        &upstream_sink,
-    );
-    let watchdog = relay.watchdog(shared.limits.idle_timeout, drain);
-    let all = async { tokio::join!(to_server, to_client, watchdog) };
-    let mut stopped = relay.stop.subscribe();
-    tokio::select! {
-        _ = all => {}
-        _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(CLOSE_GRACE).await;
-        } => {}
+    {
+        let to_server = relay.direction(
+            Direction::ToServer,
+            &mut reader,
+            &mut client_recv,
+            pipeline::build(&SessionInfo {
+                direction: Direction::ToServer,
+                caps: Some(caps.clone()),
+            }),
+            &upstream_sink,
+            &client_sink,
+        );
+        let to_client = relay.direction(
+            Direction::ToClient,
+            &mut upstream_reader,
+            &mut upstream_recv,
+            pipeline::build(&SessionInfo {
+                direction: Direction::ToClient,
+                caps: Some(caps.clone()),
+            }),
+            &client_sink,
+            &upstream_sink,
+        );
+        // What set-up needed is not needed to relay: free it before a session that may idle
+        // for hours (the payload holds the token, the preamble up to 4 KiB of routing).
+        drop((payload, preamble, caps));
+        let watchdog = relay.watchdog(shared.limits.idle_timeout, drain);
+        // Pinned in place and joined by reference: joining by value would store each
+        // future twice in the session's state, which is most of an idle session's memory.
+        tokio::pin!(to_server, to_client, watchdog);
+        let mut stopped = relay.stop.subscribe();
+        tokio::select! {
+            _ = async { tokio::join!(&mut to_server, &mut to_client, &mut watchdog) } => {}
+            _ = async {
+                let _ = stopped.wait_for(|s| *s).await;
+                tokio::time::sleep(CLOSE_GRACE).await;
+            } => {}
+        }
     }
 
     let cause = relay
