@@ -42,6 +42,13 @@ impl Sink {
 
     /// Encrypts and writes one already-encoded plaintext (flags byte + body).
     pub async fn send_plaintext(&mut self, plain: &[u8]) -> std::io::Result<()> {
+        let out = self.seal(plain)?;
+        self.write_raw(&out).await
+    }
+
+    /// Encrypts one plaintext into a whole frame (header + ciphertext) without writing
+    /// it; the nonce counter advances as if it had been sent.
+    pub fn seal(&mut self, plain: &[u8]) -> std::io::Result<BytesMut> {
         if self.failed {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
@@ -51,7 +58,15 @@ impl Sink {
             self.failed = true;
             return Err(std::io::Error::other(e.to_string()));
         }
-        let result = self.writer.write_raw(&out).await;
+        Ok(out)
+    }
+
+    /// Writes bytes as they are: frames already sealed, or anything at all.
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.failed {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let result = self.writer.write_raw(bytes).await;
         if result.is_err() {
             self.failed = true;
         }
