@@ -910,6 +910,12 @@ async fn cipher_attack(d: &Deployment, account: u64, attack: &Cipher) -> Vec<Str
     describe(&drain_until_closed(&mut c).await)
 }
 
+/// One test at a time: the metrics these tests read are process-wide.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// Waits until only `n` sessions are active, so every earlier session's end is counted.
 async fn settle(n: u64) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -924,6 +930,7 @@ async fn settle(n: u64) {
 
 #[tokio::test]
 async fn every_hostile_input_gets_its_exact_outcome_and_harms_no_one_else() {
+    let _serial = serial().await;
     let d = Deployment::start(|_, _| {}).await.unwrap();
     let mut healthy = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     let cases = cases();
@@ -978,4 +985,70 @@ async fn every_hostile_input_gets_its_exact_outcome_and_harms_no_one_else() {
     );
     // No attack reached the server, except sessions that had logged in.
     assert!(d.server.state().active.load(Ordering::Relaxed) >= 1);
+}
+
+#[tokio::test]
+async fn hostile_proxy_protocol_headers_are_closed_at_once() {
+    let _serial = serial().await;
+    let d = Deployment::start(|c, _| c.client.proxy_protocol = true)
+        .await
+        .unwrap();
+    let src: std::net::SocketAddr = "203.0.113.7:40000".parse().unwrap();
+    let mut options = d.client(1);
+    options.proxy_header = Some((src, d.proxy_addr));
+    let mut healthy = SimClient::login(d.proxy_addr, &options).await.unwrap();
+    let good = interop_proxy::transport::proxy_protocol::encode_header(src, d.proxy_addr);
+    let mut v1_nibble = good.clone();
+    v1_nibble[12] = 0x11;
+    let mut short_len = good.clone();
+    short_len[15] = 4; // announces fewer bytes than an IPv4 address block
+    let hello = intro_hello(ClientHello {
+        ephemeral: Some(Keypair::generate().public.to_vec()),
+        ..Default::default()
+    });
+    let cases: Vec<(&str, Attack, &str)> = vec![
+        // Without the balancer's header, the client's own bytes are not waited on.
+        ("no PROXY header", bytes(hello), "protocol_error"),
+        (
+            "PROXY v1 text",
+            bytes(*b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"),
+            "protocol_error",
+        ),
+        ("version nibble 1", bytes(v1_nibble), "protocol_error"),
+        (
+            "length too short for the addresses",
+            bytes([&short_len[..20], &INTRO[..]].concat()),
+            "protocol_error",
+        ),
+        (
+            "truncated header",
+            bytes_eof(good[..20].to_vec()),
+            "client_closed",
+        ),
+    ];
+    for (i, (name, attack, reason)) in cases.into_iter().enumerate() {
+        settle(1).await;
+        let before = closed_total(reason);
+        let Attack::Bytes { bytes, eof } = attack else {
+            unreachable!()
+        };
+        let mut raw = Raw::connect(d.proxy_addr).await;
+        raw.send(&bytes).await;
+        if eof {
+            raw.shutdown_write().await;
+        }
+        let seen = raw
+            .read_to_close_within(std::time::Duration::from_secs(2))
+            .await;
+        assert!(seen.is_empty(), "{name}: {seen:?}");
+        drop(raw);
+        settle(1).await;
+        assert_eq!(closed_total(reason), before + 1, "{name}");
+        echo(&mut healthy, 1, name).await;
+        let mut fresh = d.client(100 + i as u64);
+        fresh.proxy_header = Some((src, d.proxy_addr));
+        let mut c = SimClient::login(d.proxy_addr, &fresh).await.unwrap();
+        echo(&mut c, 100 + i as u64, "fresh").await;
+        c.close().await;
+    }
 }
