@@ -1,13 +1,17 @@
 //! The client half of the handshake: the proxy as Noise responder, presenting the
 //! provider-issued certificate chain.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use prost::Message;
 
-use crate::codec::{FrameError, FrameReader, FrameWriter};
+use crate::codec::{put_header, FrameError, FrameReader, FrameWriter};
 use crate::handshake::{ClientPayloadView, HandshakeMessage};
 use crate::metrics::Leg;
 use crate::noise::{Pattern, Responder, TransportState};
+use crate::stanza::{Element, Stanza};
+
+/// AES-GCM tag length.
+const TAG_LEN: usize = 16;
 
 use super::error::{SessionError, Side};
 use super::Shared;
@@ -94,17 +98,46 @@ async fn run(
             SessionError::ClientHandshake("no static key".into()),
         )
     })?;
-    let transport = responder
+    let mut transport = responder
         .into_transport()
         .map_err(|e| (pattern, handshake_error(e)))?;
-    let payload = ClientPayloadView::parse(Bytes::from(payload))
-        .map_err(|e| (pattern, malformed(&format!("ClientPayload: {e}"))))?;
+    let payload = match ClientPayloadView::parse(Bytes::from(payload)) {
+        Ok(payload) => payload,
+        Err(e) => {
+            // The client's transport exists from here on, so a refusal is a <failure/>
+            // it can read (SPEC §2.9), not a bare close.
+            refuse(shared, writer, &mut transport, 400).await;
+            return Err((pattern, malformed(&format!("ClientPayload: {e}"))));
+        }
+    };
     Ok(ClientLeg {
         pattern,
         remote_static,
         payload,
         transport,
     })
+}
+
+/// Sends `<failure reason="CODE" location="proxy"/>` over the client's new transport;
+/// the caller closes afterwards. A failed write changes nothing: the session ends anyway.
+async fn refuse(
+    shared: &Shared,
+    writer: &mut FrameWriter,
+    transport: &mut TransportState,
+    code: u16,
+) {
+    let failure = Element::new("failure")
+        .with_attr("reason", &code.to_string())
+        .with_attr("location", "proxy");
+    let mut plain = BytesMut::new();
+    shared
+        .codec
+        .encode(&Stanza::from_element(failure), &mut plain);
+    let mut frame = BytesMut::with_capacity(3 + plain.len() + TAG_LEN);
+    put_header(&mut frame, plain.len() + TAG_LEN);
+    if transport.send.encrypt(&plain, &mut frame).is_ok() {
+        let _ = writer.write_raw(&frame).await;
+    }
 }
 
 /// Reads one handshake frame and decodes it.

@@ -65,16 +65,46 @@ impl Sink {
 
     /// Encrypts one plaintext into the batch.
     fn queue_plaintext(&mut self, plain: &[u8]) -> std::io::Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let result = self.seal_into(plain, &mut pending);
+        self.pending = pending;
+        result
+    }
+
+    /// Encrypts one plaintext into a whole frame (header + ciphertext) without writing
+    /// it; the nonce counter advances as if it had been sent.
+    pub fn seal(&mut self, plain: &[u8]) -> std::io::Result<BytesMut> {
+        let mut out = BytesMut::new();
+        self.seal_into(plain, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the frame for `plain` to `out`.
+    fn seal_into(&mut self, plain: &[u8], out: &mut BytesMut) -> std::io::Result<()> {
         if self.failed {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
-        self.pending.reserve(3 + plain.len() + TAG_LEN);
-        put_header(&mut self.pending, plain.len() + TAG_LEN);
-        if let Err(e) = self.cipher.encrypt(plain, &mut self.pending) {
+        out.reserve(3 + plain.len() + TAG_LEN);
+        put_header(out, plain.len() + TAG_LEN);
+        if let Err(e) = self.cipher.encrypt(plain, out) {
             self.failed = true;
             return Err(std::io::Error::other(e.to_string()));
         }
         Ok(())
+    }
+
+    /// Writes bytes as they are, after anything queued: frames already sealed, or
+    /// anything at all (hostile-input tests send both).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.flush().await?;
+        if self.failed {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let result = self.writer.write_raw(bytes).await;
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 
     /// Bytes queued and not yet written.

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::net::TcpStream;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::codec::{FrameReader, FrameWriter};
 use crate::handshake::{ClientPayloadView, HandshakeMessage};
@@ -39,8 +40,11 @@ pub fn derive_static(seed: &SecretKey, client_static: &[u8; 32]) -> Keypair {
     let mut mac = Hmac::<Sha256>::new_from_slice(seed.expose()).expect("HMAC takes any key");
     mac.update(DERIVE_LABEL);
     mac.update(client_static);
-    let bytes: [u8; 32] = mac.finalize().into_bytes().into();
-    Keypair::from_secret(SecretKey::from_bytes(bytes))
+    let mut out = mac.finalize().into_bytes();
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    bytes.copy_from_slice(&out);
+    out.as_mut_slice().zeroize();
+    Keypair::from_secret(SecretKey::from_bytes(*bytes))
 }
 
 /// Dials the server with the connect timeout.

@@ -225,6 +225,18 @@ impl SimClient {
         Ok(self.sink.send_plaintext(plaintext).await?)
     }
 
+    /// Test support: encrypts `plaintext` (flags byte + body) into a whole frame without
+    /// sending it, advancing the send nonce; for tampering and replay tests.
+    pub fn seal_frame(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SimError> {
+        Ok(self.sink.seal(plaintext)?.to_vec())
+    }
+
+    /// Test support: writes `bytes` to the socket exactly as given (already framed, or
+    /// not a frame at all), for hostile-input tests.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), SimError> {
+        Ok(self.sink.write_raw(bytes).await?)
+    }
+
     /// The next stanza; `None` when the peer closed.
     pub async fn recv(&mut self) -> Result<Option<Stanza>, SimError> {
         self.source.next(self.codec.as_ref()).await

@@ -55,4 +55,112 @@ pub async fn eventually(mut f: impl FnMut() -> bool) {
 pub fn attr(stanza: &Stanza, name: &str) -> Option<String> {
     stanza.root().attr(name).map(|v| v.into_owned())
 }
+
+/// The value of `interop_proxy_sessions_closed_total{reason="REASON"}` in this process.
+pub fn closed_total(reason: &str) -> u64 {
+    metric_value(&format!(
+        "interop_proxy_sessions_closed_total{{reason=\"{reason}\"}}"
+    ))
+}
+
+/// The value of one series (name with labels, as rendered) in this process; 0 if absent.
+pub fn metric_value(series: &str) -> u64 {
+    let text = interop_proxy::metrics::install().render();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Waits until `sessions_closed_total{reason}` reached `want`.
+pub async fn closed_reaches(reason: &str, want: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = closed_total(reason);
+        if now >= want {
+            assert_eq!(
+                now, want,
+                "reason {reason} counted more often than expected"
+            );
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reason {reason} stayed at {now}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A plain TCP connection for byte-level attacks.
+pub struct Raw {
+    /// The socket.
+    pub stream: tokio::net::TcpStream,
+}
+
+impl Raw {
+    /// Connects to `addr`.
+    pub async fn connect(addr: std::net::SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self { stream }
+    }
+
+    /// Writes `bytes`; a peer that already closed is not an error here.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// Closes the write direction.
+    pub async fn shutdown_write(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Reads until the peer closes (or resets); returns what came first. Fails the test
+    /// if the connection stays open for [`WAIT`].
+    pub async fn read_to_close(&mut self) -> Vec<u8> {
+        self.read_to_close_within(WAIT).await
+    }
+
+    /// As [`Raw::read_to_close`], with a custom bound.
+    pub async fn read_to_close_within(&mut self, within: Duration) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return seen,
+                Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => panic!("connection still open after {within:?}"),
+            }
+        }
+    }
+}
+
+/// Logs in a new client of `account`, has it message itself, and closes it: proof that
+/// the proxy still serves new sessions.
+pub async fn fresh_session_works(d: &Deployment, account: u64) {
+    let mut c = SimClient::login(d.proxy_addr, &d.client(account))
+        .await
+        .expect("a new session logs in");
+    echo(&mut c, account, "fresh").await;
+    c.close().await;
+}
+
+/// Sends a message from `client` (of `account`) to itself and waits for it to come back.
+pub async fn echo(client: &mut SimClient, account: u64, id: &str) {
+    client
+        .send(&interop_proxy::sim::message(
+            account,
+            id,
+            interop_proxy::stanza::Opaque::from_bytes("aGk="),
+        ))
+        .await
+        .expect("send");
+    let back = recv_skip_acks(client).await.expect("an echo");
+    assert_eq!(attr(&back, "id").as_deref(), Some(id));
+}
+
 pub mod tls;
