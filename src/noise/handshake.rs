@@ -154,36 +154,40 @@ enum Step {
     Failed,
 }
 
-/// The client side; the proxy uses it on its upstream leg.
-pub struct Initiator {
+/// The state and rules both roles share; [`Initiator`] and [`Responder`] add the
+/// messages of their side.
+struct Party {
+    /// The intro header, mixed into `h` first.
     prologue: [u8; 4],
+    /// Our static key.
     s: Keypair,
-    pinned: Option<[u8; LEN]>,
+    /// Our ephemeral key, drawn when first needed (or fixed for known answers).
     e: Option<Keypair>,
+    /// Whether XX's first payload is hashed.
     dialect: Dialect,
+    /// Where the primitives come from.
     backend: Backend,
+    /// The pattern in use.
     pattern: Pattern,
+    /// `ck`, `h`, `k`; `None` before the first message and after a failure.
     sym: Option<SymmetricState>,
+    /// The peer's ephemeral key.
     re: Option<[u8; LEN]>,
+    /// The peer's static key, once authenticated.
     rs: Option<[u8; LEN]>,
+    /// Where in the handshake we are.
     step: Step,
 }
 
-impl Initiator {
-    /// XX when `server_static` is None, IK when Some.
-    pub fn new(prologue: [u8; 4], local_static: Keypair, server_static: Option<[u8; 32]>) -> Self {
+impl Party {
+    fn new(prologue: [u8; 4], s: Keypair, pattern: Pattern) -> Self {
         Self {
             prologue,
-            s: local_static,
-            pinned: server_static,
+            s,
             e: None,
             dialect: Dialect::default(),
             backend: Backend::default(),
-            pattern: if server_static.is_some() {
-                Pattern::Ik
-            } else {
-                Pattern::Xx
-            },
+            pattern,
             sym: None,
             re: None,
             rs: None,
@@ -191,46 +195,7 @@ impl Initiator {
         }
     }
 
-    /// Chooses the transcript rule for XX's first payload.
-    pub fn with_dialect(mut self, d: Dialect) -> Self {
-        self.dialect = d;
-        self
-    }
-
-    /// Fixes the ephemeral key instead of drawing one, for known-answer tests.
-    pub fn with_ephemeral(mut self, e: Keypair) -> Self {
-        self.e = Some(e);
-        self
-    }
-
-    /// Chooses the snow resolver for the handshake and the resulting transport.
-    pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
-        self
-    }
-
-    /// The pattern in use; IK turns into XXfallback when the server answers with a static.
-    pub fn pattern(&self) -> Pattern {
-        self.pattern
-    }
-
-    /// The server's static key, once a decrypted handshake message has authenticated it.
-    ///
-    /// In XX and XXfallback the caller must still check it against the certificate chain.
-    pub fn remote_static(&self) -> Option<[u8; 32]> {
-        self.rs
-    }
-
-    /// Whether [`Initiator::into_transport`] will succeed.
-    pub fn is_complete(&self) -> bool {
-        self.step == Step::Complete
-    }
-
-    /// The transcript hash so far (`None` before the first message), for channel binding.
-    pub fn handshake_hash(&self) -> Option<[u8; 32]> {
-        self.sym.as_ref().map(SymmetricState::handshake_hash)
-    }
-
+    /// Any error ends the handshake for good: a half-failed state is never reused.
     fn poison_on_err<T>(&mut self, r: Result<T, NoiseError>) -> Result<T, NoiseError> {
         if r.is_err() {
             self.step = Step::Failed;
@@ -251,136 +216,18 @@ impl Initiator {
             .ok_or(NoiseError::WrongState("no ephemeral key"))
     }
 
-    /// `payload` is the ClientPayload, sent (encrypted) only in IK; ignored in XX.
-    pub fn client_hello(&mut self, payload: &[u8]) -> Result<ClientHello, NoiseError> {
-        let r = self.client_hello_inner(payload);
-        self.poison_on_err(r)
-    }
-
-    fn client_hello_inner(&mut self, payload: &[u8]) -> Result<ClientHello, NoiseError> {
-        if self.step != Step::Start {
-            return Err(NoiseError::WrongState("client hello already sent"));
-        }
-        let e = self.e.get_or_insert_with(Keypair::generate).clone();
-        let hello = match self.pinned {
-            None => {
-                let mut sym = SymmetricState::new(self.backend, XX_NAME, &self.prologue)?;
-                sym.mix_hash(&e.public);
-                if self.dialect == Dialect::Standard {
-                    sym.encrypt_and_hash(&[])?;
-                }
-                self.sym = Some(sym);
-                ClientHello {
-                    ephemeral: Some(e.public.to_vec()),
-                    r#static: None,
-                    payload: None,
-                }
-            }
-            Some(rs) => {
-                let mut sym = SymmetricState::new(self.backend, IK_NAME, &self.prologue)?;
-                sym.mix_hash(&rs);
-                sym.mix_hash(&e.public);
-                sym.mix_key(self.backend.dh(&e, &rs)?.as_ref());
-                let s_ct = sym.encrypt_and_hash(&self.s.public)?;
-                sym.mix_key(self.backend.dh(&self.s, &rs)?.as_ref());
-                let p_ct = sym.encrypt_and_hash(payload)?;
-                self.sym = Some(sym);
-                ClientHello {
-                    ephemeral: Some(e.public.to_vec()),
-                    r#static: Some(s_ct),
-                    payload: Some(p_ct),
-                }
-            }
-        };
-        self.step = Step::Hello;
-        Ok(hello)
-    }
-
-    /// In IK, a ServerHello that carries a `static` switches to XXfallback (fresh ephemeral not needed: the
-    /// client's ephemeral is the pre-message). Returns the decrypted server payload (the cert chain bytes in
-    /// XX/XXfallback; empty in IK).
-    pub fn read_server_hello(&mut self, hello: &ServerHello) -> Result<Vec<u8>, NoiseError> {
-        let r = self.read_server_hello_inner(hello);
-        self.poison_on_err(r)
-    }
-
-    fn read_server_hello_inner(&mut self, hello: &ServerHello) -> Result<Vec<u8>, NoiseError> {
-        if self.step != Step::Hello {
-            return Err(NoiseError::WrongState("not awaiting a server hello"));
-        }
-        let re = ephemeral(&hello.ephemeral)?;
-        let p_ct = payload_ct(&hello.payload)?;
-        let e = self.e()?.clone();
-        let backend = self.backend;
-
-        if self.pattern == Pattern::Ik && hello.r#static.is_none() {
-            // <- e, ee, se
-            let sym = self.sym()?;
-            sym.mix_hash(&re);
-            sym.mix_key(backend.dh(&e, &re)?.as_ref());
-            let se = backend.dh(&self.s, &re)?;
-            let sym = self.sym()?;
-            sym.mix_key(se.as_ref());
-            let payload = sym.decrypt_and_hash(p_ct)?;
-            self.re = Some(re);
-            self.rs = self.pinned;
-            self.step = Step::Complete;
-            return Ok(payload);
-        }
-
-        let s_ct = static_ct(&hello.r#static)?;
-        if self.pattern == Pattern::Ik {
-            // The server could not use our pinned key and restarted with XXfallback,
-            // whose pre-message is the ephemeral we already sent.
-            let mut sym = SymmetricState::new(backend, FALLBACK_NAME, &self.prologue)?;
-            sym.mix_hash(&e.public);
-            self.sym = Some(sym);
-            self.pattern = Pattern::XxFallback;
-        }
-        // <- e, ee, s, es
-        let sym = self.sym()?;
-        sym.mix_hash(&re);
-        sym.mix_key(backend.dh(&e, &re)?.as_ref());
-        let rs = key32(&sym.decrypt_and_hash(s_ct)?, "static")?;
-        sym.mix_key(backend.dh(&e, &rs)?.as_ref());
-        let payload = sym.decrypt_and_hash(p_ct)?;
-        self.re = Some(re);
-        self.rs = Some(rs);
-        self.step = Step::Finish;
-        Ok(payload)
-    }
-
-    /// XX and XXfallback: encrypts static and payload. IK: returns Ok(None) (no third message).
-    pub fn client_finish(&mut self, payload: &[u8]) -> Result<Option<ClientFinish>, NoiseError> {
-        let r = self.client_finish_inner(payload);
-        self.poison_on_err(r)
-    }
-
-    fn client_finish_inner(&mut self, payload: &[u8]) -> Result<Option<ClientFinish>, NoiseError> {
-        match (self.pattern, self.step) {
-            (Pattern::Ik, Step::Complete) => return Ok(None),
-            (Pattern::Xx | Pattern::XxFallback, Step::Finish) => {}
-            _ => return Err(NoiseError::WrongState("not ready for client finish")),
-        }
-        let re = self
-            .re
-            .ok_or(NoiseError::WrongState("no remote ephemeral"))?;
-        // -> s, se
-        let se = self.backend.dh(&self.s, &re)?;
-        let s_public = self.s.public;
-        let sym = self.sym()?;
-        let s_ct = sym.encrypt_and_hash(&s_public)?;
-        sym.mix_key(se.as_ref());
-        let p_ct = sym.encrypt_and_hash(payload)?;
-        self.step = Step::Complete;
-        Ok(Some(ClientFinish {
-            r#static: Some(s_ct),
-            payload: Some(p_ct),
-        }))
-    }
-
-    /// Splits into transport keys; the client sends with the first.
-    pub fn into_transport(mut self) -> Result<TransportState, NoiseError> {
+    /// Split keys `(k1, k2)` once the handshake is complete.
+    #[allow(clippy::type_complexity)]
+    fn split(
+        &mut self,
+    ) -> Result<
+        (
+            Backend,
+            zeroize::Zeroizing<[u8; LEN]>,
+            zeroize::Zeroizing<[u8; LEN]>,
+        ),
+        NoiseError,
+    > {
         if self.step != Step::Complete {
             return Err(NoiseError::WrongState("handshake not complete"));
         }
@@ -389,101 +236,241 @@ impl Initiator {
             .take()
             .ok_or(NoiseError::WrongState("no symmetric state"))?;
         let (k1, k2) = sym.split();
-        TransportState::new(sym.backend(), k1, k2)
+        Ok((sym.backend(), k1, k2))
     }
 }
 
-impl std::fmt::Debug for Initiator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Initiator")
-            .field("pattern", &self.pattern)
-            .field("step", &self.step)
-            .field("dialect", &self.dialect)
-            .finish_non_exhaustive()
+/// The builder and inspection methods both roles offer, written once.
+macro_rules! shared_api {
+    ($role:ident) => {
+        impl $role {
+            /// Chooses the transcript rule for XX's first payload.
+            pub fn with_dialect(mut self, d: Dialect) -> Self {
+                self.p.dialect = d;
+                self
+            }
+
+            /// Fixes the ephemeral key instead of drawing one, for known-answer tests.
+            pub fn with_ephemeral(mut self, e: Keypair) -> Self {
+                self.p.e = Some(e);
+                self
+            }
+
+            /// Chooses the snow resolver for the handshake and the resulting transport.
+            pub fn with_backend(mut self, backend: Backend) -> Self {
+                self.p.backend = backend;
+                self
+            }
+
+            /// The pattern in use (an initiator's IK turns into XXfallback when the
+            /// server answers with a static; a responder's is chosen by the hello).
+            pub fn pattern(&self) -> Pattern {
+                self.p.pattern
+            }
+
+            /// The peer's static key, once a decrypted handshake message authenticated
+            /// it. In XX and XXfallback the caller must still check it against a chain.
+            pub fn remote_static(&self) -> Option<[u8; 32]> {
+                self.p.rs
+            }
+
+            /// Whether `into_transport` will succeed.
+            pub fn is_complete(&self) -> bool {
+                self.p.step == Step::Complete
+            }
+
+            /// The transcript hash so far (`None` before the first message).
+            pub fn handshake_hash(&self) -> Option<[u8; 32]> {
+                self.p.sym.as_ref().map(SymmetricState::handshake_hash)
+            }
+        }
+
+        impl std::fmt::Debug for $role {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($role))
+                    .field("pattern", &self.p.pattern)
+                    .field("step", &self.p.step)
+                    .field("dialect", &self.p.dialect)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+shared_api!(Initiator);
+shared_api!(Responder);
+
+/// The client side; the proxy uses it on its upstream leg.
+pub struct Initiator {
+    /// The state both roles share.
+    p: Party,
+    /// The server key the client pinned (IK), if any.
+    pinned: Option<[u8; LEN]>,
+}
+
+impl Initiator {
+    /// XX when `server_static` is None, IK when Some.
+    pub fn new(prologue: [u8; 4], local_static: Keypair, server_static: Option<[u8; 32]>) -> Self {
+        let pattern = if server_static.is_some() {
+            Pattern::Ik
+        } else {
+            Pattern::Xx
+        };
+        Self {
+            p: Party::new(prologue, local_static, pattern),
+            pinned: server_static,
+        }
+    }
+
+    /// `payload` is the ClientPayload, sent (encrypted) only in IK; ignored in XX.
+    pub fn client_hello(&mut self, payload: &[u8]) -> Result<ClientHello, NoiseError> {
+        let r = self.client_hello_inner(payload);
+        self.p.poison_on_err(r)
+    }
+
+    fn client_hello_inner(&mut self, payload: &[u8]) -> Result<ClientHello, NoiseError> {
+        if self.p.step != Step::Start {
+            return Err(NoiseError::WrongState("client hello already sent"));
+        }
+        let e = self.p.e.get_or_insert_with(Keypair::generate).clone();
+        let hello = match self.pinned {
+            None => {
+                let mut sym = SymmetricState::new(self.p.backend, XX_NAME, &self.p.prologue)?;
+                sym.mix_hash(&e.public);
+                if self.p.dialect == Dialect::Standard {
+                    sym.encrypt_and_hash(&[])?;
+                }
+                self.p.sym = Some(sym);
+                ClientHello {
+                    ephemeral: Some(e.public.to_vec()),
+                    r#static: None,
+                    payload: None,
+                }
+            }
+            Some(rs) => {
+                let mut sym = SymmetricState::new(self.p.backend, IK_NAME, &self.p.prologue)?;
+                sym.mix_hash(&rs);
+                sym.mix_hash(&e.public);
+                sym.mix_key(self.p.backend.dh(&e, &rs)?.as_ref());
+                let s_ct = sym.encrypt_and_hash(&self.p.s.public)?;
+                sym.mix_key(self.p.backend.dh(&self.p.s, &rs)?.as_ref());
+                let p_ct = sym.encrypt_and_hash(payload)?;
+                self.p.sym = Some(sym);
+                ClientHello {
+                    ephemeral: Some(e.public.to_vec()),
+                    r#static: Some(s_ct),
+                    payload: Some(p_ct),
+                }
+            }
+        };
+        self.p.step = Step::Hello;
+        Ok(hello)
+    }
+
+    /// In IK, a ServerHello that carries a `static` switches to XXfallback (fresh ephemeral not needed: the
+    /// client's ephemeral is the pre-message). Returns the decrypted server payload (the cert chain bytes in
+    /// XX/XXfallback; empty in IK).
+    pub fn read_server_hello(&mut self, hello: &ServerHello) -> Result<Vec<u8>, NoiseError> {
+        let r = self.read_server_hello_inner(hello);
+        self.p.poison_on_err(r)
+    }
+
+    fn read_server_hello_inner(&mut self, hello: &ServerHello) -> Result<Vec<u8>, NoiseError> {
+        if self.p.step != Step::Hello {
+            return Err(NoiseError::WrongState("not awaiting a server hello"));
+        }
+        let re = ephemeral(&hello.ephemeral)?;
+        let p_ct = payload_ct(&hello.payload)?;
+        let e = self.p.e()?.clone();
+        let backend = self.p.backend;
+
+        if self.p.pattern == Pattern::Ik && hello.r#static.is_none() {
+            // <- e, ee, se
+            let sym = self.p.sym()?;
+            sym.mix_hash(&re);
+            sym.mix_key(backend.dh(&e, &re)?.as_ref());
+            let se = backend.dh(&self.p.s, &re)?;
+            let sym = self.p.sym()?;
+            sym.mix_key(se.as_ref());
+            let payload = sym.decrypt_and_hash(p_ct)?;
+            self.p.re = Some(re);
+            self.p.rs = self.pinned;
+            self.p.step = Step::Complete;
+            return Ok(payload);
+        }
+
+        let s_ct = static_ct(&hello.r#static)?;
+        if self.p.pattern == Pattern::Ik {
+            // The server could not use our pinned key and restarted with XXfallback,
+            // whose pre-message is the ephemeral we already sent.
+            let mut sym = SymmetricState::new(backend, FALLBACK_NAME, &self.p.prologue)?;
+            sym.mix_hash(&e.public);
+            self.p.sym = Some(sym);
+            self.p.pattern = Pattern::XxFallback;
+        }
+        // <- e, ee, s, es
+        let sym = self.p.sym()?;
+        sym.mix_hash(&re);
+        sym.mix_key(backend.dh(&e, &re)?.as_ref());
+        let rs = key32(&sym.decrypt_and_hash(s_ct)?, "static")?;
+        sym.mix_key(backend.dh(&e, &rs)?.as_ref());
+        let payload = sym.decrypt_and_hash(p_ct)?;
+        self.p.re = Some(re);
+        self.p.rs = Some(rs);
+        self.p.step = Step::Finish;
+        Ok(payload)
+    }
+
+    /// XX and XXfallback: encrypts static and payload. IK: returns Ok(None) (no third message).
+    pub fn client_finish(&mut self, payload: &[u8]) -> Result<Option<ClientFinish>, NoiseError> {
+        let r = self.client_finish_inner(payload);
+        self.p.poison_on_err(r)
+    }
+
+    fn client_finish_inner(&mut self, payload: &[u8]) -> Result<Option<ClientFinish>, NoiseError> {
+        match (self.p.pattern, self.p.step) {
+            (Pattern::Ik, Step::Complete) => return Ok(None),
+            (Pattern::Xx | Pattern::XxFallback, Step::Finish) => {}
+            _ => return Err(NoiseError::WrongState("not ready for client finish")),
+        }
+        let re = self
+            .p
+            .re
+            .ok_or(NoiseError::WrongState("no remote ephemeral"))?;
+        // -> s, se
+        let se = self.p.backend.dh(&self.p.s, &re)?;
+        let s_public = self.p.s.public;
+        let sym = self.p.sym()?;
+        let s_ct = sym.encrypt_and_hash(&s_public)?;
+        sym.mix_key(se.as_ref());
+        let p_ct = sym.encrypt_and_hash(payload)?;
+        self.p.step = Step::Complete;
+        Ok(Some(ClientFinish {
+            r#static: Some(s_ct),
+            payload: Some(p_ct),
+        }))
+    }
+
+    /// Splits into transport keys; the client sends with the first.
+    pub fn into_transport(mut self) -> Result<TransportState, NoiseError> {
+        // The initiator sends with k1, the responder with k2.
+        let (backend, k1, k2) = self.p.split()?;
+        TransportState::new(backend, k1, k2)
     }
 }
 
 /// The server side; the proxy uses it on its client leg.
 pub struct Responder {
-    prologue: [u8; 4],
-    s: Keypair,
-    e: Option<Keypair>,
-    dialect: Dialect,
-    backend: Backend,
-    pattern: Pattern,
-    sym: Option<SymmetricState>,
-    re: Option<[u8; LEN]>,
-    rs: Option<[u8; LEN]>,
-    step: Step,
+    /// The state both roles share.
+    p: Party,
 }
 
 impl Responder {
     /// A responder that will accept XX or IK and fall back to XXfallback as needed.
     pub fn new(prologue: [u8; 4], local_static: Keypair) -> Self {
         Self {
-            prologue,
-            s: local_static,
-            e: None,
-            dialect: Dialect::default(),
-            backend: Backend::default(),
-            pattern: Pattern::Xx,
-            sym: None,
-            re: None,
-            rs: None,
-            step: Step::Start,
+            p: Party::new(prologue, local_static, Pattern::Xx),
         }
-    }
-
-    /// Chooses the transcript rule for XX's first payload.
-    pub fn with_dialect(mut self, d: Dialect) -> Self {
-        self.dialect = d;
-        self
-    }
-
-    /// Fixes the ephemeral key instead of drawing one, for known-answer tests.
-    pub fn with_ephemeral(mut self, e: Keypair) -> Self {
-        self.e = Some(e);
-        self
-    }
-
-    /// Chooses the snow resolver for the handshake and the resulting transport.
-    pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
-        self
-    }
-
-    /// The pattern chosen by [`Responder::read_client_hello`] (XX before it).
-    pub fn pattern(&self) -> Pattern {
-        self.pattern
-    }
-
-    /// The client's static key, once decrypted (IK: after the hello; XX: after the finish).
-    pub fn remote_static(&self) -> Option<[u8; 32]> {
-        self.rs
-    }
-
-    /// Whether [`Responder::into_transport`] will succeed.
-    pub fn is_complete(&self) -> bool {
-        self.step == Step::Complete
-    }
-
-    /// The transcript hash so far (`None` before the first message), for channel binding.
-    pub fn handshake_hash(&self) -> Option<[u8; 32]> {
-        self.sym.as_ref().map(SymmetricState::handshake_hash)
-    }
-
-    fn poison_on_err<T>(&mut self, r: Result<T, NoiseError>) -> Result<T, NoiseError> {
-        if r.is_err() {
-            self.step = Step::Failed;
-            self.sym = None;
-        }
-        r
-    }
-
-    fn sym(&mut self) -> Result<&mut SymmetricState, NoiseError> {
-        self.sym
-            .as_mut()
-            .ok_or(NoiseError::WrongState("no symmetric state"))
     }
 
     /// ClientHello without `static` -> XX. With `static` -> try IK; if the IK message does not decrypt
@@ -493,30 +480,30 @@ impl Responder {
         hello: &ClientHello,
     ) -> Result<Option<Vec<u8>>, NoiseError> {
         let r = self.read_client_hello_inner(hello);
-        self.poison_on_err(r)
+        self.p.poison_on_err(r)
     }
 
     fn read_client_hello_inner(
         &mut self,
         hello: &ClientHello,
     ) -> Result<Option<Vec<u8>>, NoiseError> {
-        if self.step != Step::Start {
+        if self.p.step != Step::Start {
             return Err(NoiseError::WrongState("client hello already read"));
         }
         let re = ephemeral(&hello.ephemeral)?;
-        self.re = Some(re);
+        self.p.re = Some(re);
 
         if hello.r#static.is_none() {
             // -> e. A `payload` field is ignored: WhatsApp never sends one, and without a
             // key it could not be authenticated anyway.
-            let mut sym = SymmetricState::new(self.backend, XX_NAME, &self.prologue)?;
+            let mut sym = SymmetricState::new(self.p.backend, XX_NAME, &self.p.prologue)?;
             sym.mix_hash(&re);
-            if self.dialect == Dialect::Standard {
+            if self.p.dialect == Dialect::Standard {
                 sym.decrypt_and_hash(&[])?;
             }
-            self.sym = Some(sym);
-            self.pattern = Pattern::Xx;
-            self.step = Step::Hello;
+            self.p.sym = Some(sym);
+            self.p.pattern = Pattern::Xx;
+            self.p.step = Step::Hello;
             return Ok(None);
         }
 
@@ -524,20 +511,20 @@ impl Responder {
         let p_ct = payload_ct(&hello.payload)?;
         match self.try_ik(re, s_ct, p_ct) {
             Ok((sym, rs, payload)) => {
-                self.sym = Some(sym);
-                self.rs = Some(rs);
-                self.pattern = Pattern::Ik;
-                self.step = Step::Hello;
+                self.p.sym = Some(sym);
+                self.p.rs = Some(rs);
+                self.p.pattern = Pattern::Ik;
+                self.p.step = Step::Hello;
                 Ok(Some(payload))
             }
             Err(NoiseError::Decrypt) => {
                 // The client pinned a key that is not ours; restart as XXfallback with its
                 // ephemeral as the pre-message.
-                let mut sym = SymmetricState::new(self.backend, FALLBACK_NAME, &self.prologue)?;
+                let mut sym = SymmetricState::new(self.p.backend, FALLBACK_NAME, &self.p.prologue)?;
                 sym.mix_hash(&re);
-                self.sym = Some(sym);
-                self.pattern = Pattern::XxFallback;
-                self.step = Step::Hello;
+                self.p.sym = Some(sym);
+                self.p.pattern = Pattern::XxFallback;
+                self.p.step = Step::Hello;
                 Ok(None)
             }
             Err(other) => Err(other),
@@ -551,12 +538,12 @@ impl Responder {
         s_ct: &[u8],
         p_ct: &[u8],
     ) -> Result<(SymmetricState, [u8; LEN], Vec<u8>), NoiseError> {
-        let mut sym = SymmetricState::new(self.backend, IK_NAME, &self.prologue)?;
-        sym.mix_hash(&self.s.public);
+        let mut sym = SymmetricState::new(self.p.backend, IK_NAME, &self.p.prologue)?;
+        sym.mix_hash(&self.p.s.public);
         sym.mix_hash(&re);
-        sym.mix_key(self.backend.dh(&self.s, &re)?.as_ref());
+        sym.mix_key(self.p.backend.dh(&self.p.s, &re)?.as_ref());
         let rs = key32(&sym.decrypt_and_hash(s_ct)?, "static")?;
-        sym.mix_key(self.backend.dh(&self.s, &rs)?.as_ref());
+        sym.mix_key(self.p.backend.dh(&self.p.s, &rs)?.as_ref());
         let payload = sym.decrypt_and_hash(p_ct)?;
         Ok((sym, rs, payload))
     }
@@ -564,30 +551,34 @@ impl Responder {
     /// payload = the CertChain bytes in XX/XXfallback; empty in IK.
     pub fn server_hello(&mut self, payload: &[u8]) -> Result<ServerHello, NoiseError> {
         let r = self.server_hello_inner(payload);
-        self.poison_on_err(r)
+        self.p.poison_on_err(r)
     }
 
     fn server_hello_inner(&mut self, payload: &[u8]) -> Result<ServerHello, NoiseError> {
-        if self.step != Step::Hello {
+        if self.p.step != Step::Hello {
             return Err(NoiseError::WrongState("not ready for server hello"));
         }
         let re = self
+            .p
             .re
             .ok_or(NoiseError::WrongState("no remote ephemeral"))?;
-        let e = self.e.get_or_insert_with(Keypair::generate).clone();
-        let backend = self.backend;
+        let e = self.p.e.get_or_insert_with(Keypair::generate).clone();
+        let backend = self.p.backend;
         let ee = backend.dh(&e, &re)?;
 
-        if self.pattern == Pattern::Ik {
+        if self.p.pattern == Pattern::Ik {
             // <- e, ee, se
-            let rs = self.rs.ok_or(NoiseError::WrongState("no remote static"))?;
+            let rs = self
+                .p
+                .rs
+                .ok_or(NoiseError::WrongState("no remote static"))?;
             let se = backend.dh(&e, &rs)?;
-            let sym = self.sym()?;
+            let sym = self.p.sym()?;
             sym.mix_hash(&e.public);
             sym.mix_key(ee.as_ref());
             sym.mix_key(se.as_ref());
             let p_ct = sym.encrypt_and_hash(payload)?;
-            self.step = Step::Complete;
+            self.p.step = Step::Complete;
             return Ok(ServerHello {
                 ephemeral: Some(e.public.to_vec()),
                 r#static: None,
@@ -596,15 +587,15 @@ impl Responder {
         }
 
         // <- e, ee, s, es
-        let es = backend.dh(&self.s, &re)?;
-        let s_public = self.s.public;
-        let sym = self.sym()?;
+        let es = backend.dh(&self.p.s, &re)?;
+        let s_public = self.p.s.public;
+        let sym = self.p.sym()?;
         sym.mix_hash(&e.public);
         sym.mix_key(ee.as_ref());
         let s_ct = sym.encrypt_and_hash(&s_public)?;
         sym.mix_key(es.as_ref());
         let p_ct = sym.encrypt_and_hash(payload)?;
-        self.step = Step::Finish;
+        self.p.step = Step::Finish;
         Ok(ServerHello {
             ephemeral: Some(e.public.to_vec()),
             r#static: Some(s_ct),
@@ -615,53 +606,38 @@ impl Responder {
     /// XX/XXfallback: returns the decrypted ClientPayload.
     pub fn read_client_finish(&mut self, finish: &ClientFinish) -> Result<Vec<u8>, NoiseError> {
         let r = self.read_client_finish_inner(finish);
-        self.poison_on_err(r)
+        self.p.poison_on_err(r)
     }
 
     fn read_client_finish_inner(&mut self, finish: &ClientFinish) -> Result<Vec<u8>, NoiseError> {
-        if self.step != Step::Finish {
+        if self.p.step != Step::Finish {
             return Err(NoiseError::WrongState("not awaiting a client finish"));
         }
         let s_ct = static_ct(&finish.r#static)?;
         let p_ct = payload_ct(&finish.payload)?;
         let e = self
+            .p
             .e
             .clone()
             .ok_or(NoiseError::WrongState("no ephemeral key"))?;
-        let backend = self.backend;
+        let backend = self.p.backend;
         // -> s, se
-        let sym = self.sym()?;
+        let sym = self.p.sym()?;
         let rs = key32(&sym.decrypt_and_hash(s_ct)?, "static")?;
         let se = backend.dh(&e, &rs)?;
-        let sym = self.sym()?;
+        let sym = self.p.sym()?;
         sym.mix_key(se.as_ref());
         let payload = sym.decrypt_and_hash(p_ct)?;
-        self.rs = Some(rs);
-        self.step = Step::Complete;
+        self.p.rs = Some(rs);
+        self.p.step = Step::Complete;
         Ok(payload)
     }
 
     /// Splits into transport keys; the server sends with the second.
     pub fn into_transport(mut self) -> Result<TransportState, NoiseError> {
-        if self.step != Step::Complete {
-            return Err(NoiseError::WrongState("handshake not complete"));
-        }
-        let mut sym = self
-            .sym
-            .take()
-            .ok_or(NoiseError::WrongState("no symmetric state"))?;
-        let (k1, k2) = sym.split();
-        TransportState::new(sym.backend(), k2, k1)
-    }
-}
-
-impl std::fmt::Debug for Responder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder")
-            .field("pattern", &self.pattern)
-            .field("step", &self.step)
-            .field("dialect", &self.dialect)
-            .finish_non_exhaustive()
+        // The initiator sends with k1, the responder with k2.
+        let (backend, k1, k2) = self.p.split()?;
+        TransportState::new(backend, k2, k1)
     }
 }
 
