@@ -9,7 +9,8 @@
 //! - `presence` (to server): gets the `<c>` element, so it is re-serialized later;
 //! - `message` (to client): a supported kind, checked and passed on untouched;
 //! - `message_unsupported` (to client): annotated;
-//! - `iq` (to client, not a disco query for this node): must cost < 5 % more.
+//! - `receipt` (to client): no layer looks past its kind, the pure pass-through;
+//! - `iq` (to client, not a disco query for this node): inspected, then passed on.
 //!
 //! Run: `cargo bench --bench caps`.
 
@@ -87,6 +88,11 @@ fn bench(c: &mut Criterion) {
             format!(
                 r#"<message from="2@s.whatsapp.net" id="3EB0A1B2C3D4" type="media" t="1700000000"><enc v="2" type="msg" mediatype="video">{enc}</enc></message>"#
             ),
+        ),
+        (
+            "receipt",
+            Direction::ToClient,
+            r#"<receipt from="2@s.whatsapp.net" id="3EB0A1B2C3D4" t="1700000000"/>"#.to_string(),
         ),
         (
             "iq",
