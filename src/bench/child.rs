@@ -47,6 +47,9 @@ pub enum Role {
         /// The root key the server's chain is issued from, base64.
         #[arg(long)]
         root: String,
+        /// `limits.handshake_timeout`, in seconds, instead of the default.
+        #[arg(long)]
+        handshake_timeout_s: Option<u64>,
     },
 }
 
@@ -81,7 +84,11 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                     _ = stdin_closed => {}
                 }
             }
-            Role::Proxy { upstream, root } => {
+            Role::Proxy {
+                upstream,
+                root,
+                handshake_timeout_s,
+            } => {
                 let root = keys::public_key_from_base64(&root).map_err(anyhow::Error::msg)?;
                 let dir = tempfile::tempdir()?;
                 let provider = Pki::generate();
@@ -105,6 +112,9 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                 config.upstream.root_key = root;
                 config.auth.mode = AuthMode::None;
                 config.shutdown.grace = Duration::from_millis(100);
+                if let Some(secs) = handshake_timeout_s {
+                    config.limits.handshake_timeout = Duration::from_secs(secs);
+                }
                 let app = App::bind(&config).await?;
                 ready(&[
                     ("addr", app.proxy_addr().to_string()),

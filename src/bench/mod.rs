@@ -16,7 +16,10 @@
 //!   `<enc>`), which the server echoes, at full speed and at a fixed offered rate: the
 //!   stanzas crossing the middle per second (message out, echo back, ack back) and the
 //!   middle's CPU per million of them; echo round-trip latency at the fixed rate;
-//! - `idle`: thousands of logged-in idle sessions: the middle's RSS per session.
+//! - `idle`: thousands of logged-in idle sessions: the middle's RSS per session;
+//! - `slow`: a healthy client's login latency through the proxy, alone and while 1,000
+//!   slow attackers (a valid intro header, then one byte a second) hold sessions in the
+//!   handshake stage.
 //!
 //! It also measures the primitives' own speed on one core through snow's resolvers.
 
@@ -50,7 +53,7 @@ pub struct BenchArgs {
     /// Offered rate of the fixed-rate relay and latency workload, messages per second.
     #[arg(long, default_value_t = 10_000.0)]
     pub rate: f64,
-    /// Only these workloads (comma-separated: primitives,handshake,relay,latency,idle).
+    /// Only these workloads (comma-separated: primitives,handshake,relay,latency,idle,slow).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -70,6 +73,8 @@ struct Plan {
     relay: RelayPlan,
     latency: RelayPlan,
     idle: Vec<(usize, usize)>,
+    slow_attackers: usize,
+    slow_logins: usize,
 }
 
 impl Plan {
@@ -100,6 +105,8 @@ impl Plan {
             } else {
                 vec![(1000, runs.min(3)), (9000, runs.min(3))]
             },
+            slow_attackers: 1000,
+            slow_logins: if args.quick { 100 } else { 200 },
         }
     }
 }
@@ -208,13 +215,19 @@ impl Peers {
     }
 
     fn start_proxy(server: &child::Child) -> anyhow::Result<child::Child> {
-        child::Child::spawn(&[
+        Self::start_proxy_with(server, &[])
+    }
+
+    fn start_proxy_with(server: &child::Child, extra: &[&str]) -> anyhow::Result<child::Child> {
+        let mut args = vec![
             "proxy",
             "--upstream",
             server.field("addr")?,
             "--root",
             server.field("root")?,
-        ])
+        ];
+        args.extend_from_slice(extra);
+        child::Child::spawn(&args)
     }
 
     fn direct(&self) -> anyhow::Result<Target> {
@@ -363,6 +376,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if wants("latency") {
         let section = latency_section(&runtime, &targets, &plan, &shape, &mut table)?;
         out.insert("latency".into(), section);
+    }
+    if wants("slow") {
+        let section = slow_section(&runtime, &peers.server, &plan, &mut table)?;
+        out.insert("slow".into(), section);
     }
     if wants("idle") {
         let Peers {
@@ -665,6 +682,93 @@ fn idle_section(
     Ok(section)
 }
 
+/// A healthy client's login latency through the proxy, alone and under a slow attack.
+fn slow_section(
+    runtime: &tokio::runtime::Runtime,
+    server: &child::Child,
+    plan: &Plan,
+    table: &mut Table,
+) -> anyhow::Result<Value> {
+    // The attackers must outlast the measurement window: a handshake timeout well above it.
+    let proxy = Peers::start_proxy_with(server, &["--handshake-timeout-s", "60"])?;
+    let target = Peers::proxy_target(&proxy)?;
+    let (attackers, logins) = (plan.slow_attackers, plan.slow_logins);
+    let mut figures: [Vec<f64>; 4] = Default::default();
+    let mut ratio = Vec::new();
+    let mut window = Vec::new();
+    let mut open = Vec::new();
+    let mut held = Vec::new();
+    let fds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(f64::NAN, |d| d.count() as f64)
+    };
+    // Warm up, and let the proxy learn the server's key.
+    runtime.block_on(workload::login_latencies(&target, 8))?;
+    for _ in 0..plan.runs {
+        let baseline = runtime.block_on(workload::login_latencies(&target, logins))?;
+        let fds_before = fds(proxy.pid);
+        let attack = runtime.block_on(workload::SlowAttack::open(&target, attackers))?;
+        // Let every attacker be accepted and start its trickle.
+        std::thread::sleep(Duration::from_millis(1500));
+        // Sockets the proxy accepted for them (not merely queued in its backlog).
+        held.push(fds(proxy.pid) - fds_before);
+        let t = Instant::now();
+        let under = runtime.block_on(workload::login_latencies(&target, logins))?;
+        window.push(t.elapsed().as_secs_f64());
+        open.push(runtime.block_on(attack.close())? as f64);
+        // Let the proxy see the closes before the next baseline.
+        std::thread::sleep(Duration::from_millis(500));
+        let (b50, u50) = (quantile(&baseline, 0.5), quantile(&under, 0.5));
+        figures[0].push(b50);
+        figures[1].push(u50);
+        figures[2].push(quantile(&baseline, 0.99));
+        figures[3].push(quantile(&under, 0.99));
+        ratio.push((u50 - b50) / b50);
+    }
+    drop(proxy);
+    let names = [
+        ("login p50 baseline: us", "login_us_p50_baseline"),
+        ("login p50 under attack: us", "login_us_p50_under_attack"),
+        ("login p99 baseline: us", "login_us_p99_baseline"),
+        ("login p99 under attack: us", "login_us_p99_under_attack"),
+    ];
+    let mut section = json!({ "attackers": attackers, "logins_per_run": logins });
+    let mut stats = json!({});
+    for (values, (label, key)) in figures.iter().zip(names) {
+        let s = Stat::of(values);
+        table.add(&format!("slow {attackers}: {label}"), "proxy", s);
+        section[key] = num(s.median);
+        stats[key] = s.json();
+    }
+    let r = Stat::of(&ratio);
+    table.add(
+        &format!("slow {attackers}: added p50 / baseline p50"),
+        "proxy",
+        r,
+    );
+    table.add(
+        &format!("slow {attackers}: attackers still open at end"),
+        "proxy",
+        Stat::of(&open),
+    );
+    table.add(
+        &format!("slow {attackers}: proxy fds held by attackers"),
+        "proxy",
+        Stat::of(&held),
+    );
+    table.add(
+        &format!("slow {attackers}: seconds under attack"),
+        "proxy",
+        Stat::of(&window),
+    );
+    section["added_p50_ratio_to_handshake"] = num(r.median);
+    stats["added_p50_ratio_to_handshake"] = r.json();
+    stats["attackers_open_at_end"] = Stat::of(&open).json();
+    stats["proxy_fds_held_by_attackers"] = Stat::of(&held).json();
+    stats["seconds_under_attack"] = Stat::of(&window).json();
+    section["stats"] = stats;
+    Ok(section)
+}
+
 /// The ratios the targets are stated in.
 fn print_ratios(out: &BTreeMap<String, Value>) {
     let get = |section: &str, key: &str| -> f64 {
@@ -764,6 +868,11 @@ fn print_ratios(out: &BTreeMap<String, Value>) {
             "latency p99 added, us: plain",
             get("latency", "p99_added_us_plain"),
             "",
+        ),
+        (
+            "slow: added login p50 / baseline login p50",
+            get("slow", "added_p50_ratio_to_handshake"),
+            "<= 1",
         ),
         (
             "idle: proxy RSS bytes/session (largest count)",

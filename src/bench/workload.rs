@@ -352,3 +352,78 @@ pub async fn open_idle(target: &Target, count: usize) -> anyhow::Result<Vec<SimC
     }
     Ok(all)
 }
+
+/// Full logins (XX) to `target` one after another: each one's latency, µs, sorted.
+pub async fn login_latencies(target: &Target, count: usize) -> anyhow::Result<Vec<u32>> {
+    let options = target.client(930_000, false);
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let client = SimClient::login(target.addr, &options).await?;
+        latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        client.close().await;
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+/// A valid intro header: `WA`, version 6.3.
+const INTRO: [u8; 4] = [0x57, 0x41, 0x06, 0x03];
+
+/// What each slow attacker sends after the intro header, one byte a second: a frame
+/// header announcing 48 bytes, then junk that never completes it in the window.
+const TRICKLE: [u8; 3] = [0x00, 0x00, 0x30];
+
+/// Connections that sent a valid intro header and trickle a frame one byte a second.
+pub struct SlowAttack {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<bool>>,
+}
+
+impl SlowAttack {
+    /// Opens `count` slow connections to `target`; returns once all have sent the header.
+    pub async fn open(target: &Target, count: usize) -> anyhow::Result<Self> {
+        use tokio::io::AsyncWriteExt;
+        let (stop, watch) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut stream = tokio::net::TcpStream::connect(target.addr).await?;
+            stream.set_nodelay(true)?;
+            stream.write_all(&INTRO).await?;
+            let mut stop = watch.clone();
+            // Spread the attackers' bytes over each second.
+            let offset = Duration::from_secs(1).mul_f64(i as f64 / count as f64);
+            tasks.push(tokio::spawn(async move {
+                let first = tokio::time::Instant::now() + offset;
+                let mut tick = tokio::time::interval_at(first, Duration::from_secs(1));
+                let mut sent = 0usize;
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        _ = tick.tick() => {
+                            let byte = TRICKLE.get(sent).copied().unwrap_or(0x5a);
+                            sent += 1;
+                            if stream.write_all(&[byte]).await.is_err() {
+                                return false;
+                            }
+                        }
+                    }
+                }
+                // Still open if the proxy has neither closed it nor written to it.
+                let mut buf = [0u8; 64];
+                matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }));
+        }
+        Ok(Self { stop, tasks })
+    }
+
+    /// Closes every connection; returns how many the proxy still held open.
+    pub async fn close(self) -> anyhow::Result<usize> {
+        let _ = self.stop.send(true);
+        let mut open = 0;
+        for task in self.tasks {
+            open += usize::from(task.await?);
+        }
+        Ok(open)
+    }
+}
