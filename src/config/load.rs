@@ -1,16 +1,24 @@
 //! Layering and validation: defaults < TOML file < `INTEROP_PROXY_*` environment.
 //!
-//! The sources are merged into one loose `toml::Value` tree first and then converted key by
-//! key, each with its own error, so one bad value does not hide the next: an operator whose
-//! pod crash-loops should see every problem in the first log, not one per restart. This is
-//! also why figment is not used here: its extraction stops at the first serde error and its
-//! `Env` provider only reads the process environment, which tests must not mutate.
+//! figment does the layering and the provenance: each source is a provider with metadata
+//! naming it (`default`, `file PATH`, `env`), and every merged value is tagged with the
+//! source it came from, which `check-config` and the error messages report. The
+//! environment is a provider over an explicit list of variables rather than figment's
+//! `Env`, which only reads the process environment (and tests must not mutate it).
+//!
+//! Per-key conversion stays ours: the merged tree is converted key by key, each with its
+//! own error, so one bad value does not hide the next (figment's extraction stops at the
+//! first serde error). An operator whose pod crash-loops should see every problem in the
+//! first log, not one per restart.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
 use toml::Value;
 
 use super::show::{Provenance, Source};
@@ -189,47 +197,52 @@ pub(super) fn parse_nofile_soft(limits: &str) -> Option<usize> {
 enum Origin {
     /// The configuration file at this path.
     File(PathBuf),
-    /// An environment variable.
-    Env {
-        /// Its name, which is what the operator has to find and fix.
-        var: String,
-        /// Its text before TOML parsing, for keys that want text where TOML saw a number.
-        raw: String,
-    },
+    /// An environment variable; its name is what the operator has to find and fix.
+    Env(String),
 }
 
 impl Origin {
     fn describe(&self) -> String {
         match self {
             Origin::File(p) => format!("in {}", p.display()),
-            Origin::Env { var, .. } => format!("from {var}"),
+            Origin::Env(var) => format!("from {var}"),
         }
     }
 }
 
+/// Metadata name of the built-in defaults.
+const DEFAULT_SOURCE: &str = "default";
+/// Metadata name of the environment.
+const ENV_SOURCE: &str = "env";
+/// The key under which TOML datetimes travel through serde (and so through figment).
+const TOML_DATETIME_KEY: &str = "$__toml_private_datetime";
+
 /// The merged sources before conversion.
 struct Tree {
-    /// File contents with environment values written over them.
+    /// The layered sources; its value tags say which source supplied each value.
+    figment: Figment,
+    /// The merged values, as the per-key converters read them.
     root: toml::Table,
-    /// Dotted paths set by environment variables; everything else came from the file.
-    env_origins: HashMap<String, Origin>,
-    /// The file read, named in messages about values it supplied.
-    file: Option<PathBuf>,
+    /// Dotted paths set by environment variables, with the variable that set each.
+    env: HashMap<String, EnvVar>,
 }
 
 impl Tree {
+    /// The source of the value at `path`; `None` for a built-in default.
     fn origin(&self, path: &str) -> Option<Origin> {
-        let mut prefix = path;
-        loop {
-            if let Some(o) = self.env_origins.get(prefix) {
-                return Some(o.clone());
-            }
-            match prefix.rsplit_once('.') {
-                Some((p, _)) => prefix = p,
-                None => break,
+        let metadata = self.figment.find_metadata(path)?;
+        if metadata.name == ENV_SOURCE {
+            // A value inside a table given whole by one variable came from that variable.
+            let mut prefix = path;
+            loop {
+                if let Some(var) = self.env.get(prefix) {
+                    return Some(Origin::Env(var.name.clone()));
+                }
+                prefix = prefix.rsplit_once('.')?.0;
             }
         }
-        self.file.clone().map(Origin::File)
+        let file = metadata.source.as_ref()?.file_path()?;
+        Some(Origin::File(file.to_path_buf()))
     }
 
     fn lookup(&self, path: &str) -> Option<&Value> {
@@ -239,6 +252,216 @@ impl Tree {
             cur = cur.as_table()?.get(part)?;
         }
         Some(cur)
+    }
+}
+
+/// A provider under a metadata of our choosing, so messages name the source plainly.
+struct Named<P> {
+    metadata: Metadata,
+    inner: P,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
+        self.inner.data()
+    }
+}
+
+/// The built-in defaults, as the TOML `check-config` would print for them.
+struct Defaults;
+
+impl Provider for Defaults {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(DEFAULT_SOURCE)
+    }
+
+    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
+        let mut dict = Dict::new();
+        for (key, text) in super::show::values(&Config::default()) {
+            let Some(text) = text else { continue };
+            let parts: Vec<String> = key.split('.').map(str::to_string).collect();
+            insert_path(&mut dict, &parts, to_figment(&parse_env_value(&text)));
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// One configuration variable, with its dotted path.
+#[derive(Clone, Debug)]
+struct EnvVar {
+    /// Its name.
+    name: String,
+    /// The lowercased key path its name spells.
+    path: Vec<String>,
+    /// Its text before TOML parsing, for keys that want text where TOML saw a number.
+    raw: String,
+}
+
+/// The environment as a figment provider over an explicit list of variables.
+struct EnvVars(Vec<EnvVar>);
+
+impl EnvVars {
+    /// Picks the configuration variables out of `env`; malformed names are problems.
+    fn parse(env: &[(String, String)], errors: &mut Vec<String>) -> EnvVars {
+        let mut vars: Vec<&(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NON_CONFIG_ENV.contains(&k.as_str()))
+            .collect();
+        // Deterministic order, so a section variable and a key variable combine the same
+        // way on every start.
+        vars.sort();
+        let mut out = Vec::new();
+        for (var, raw) in vars {
+            let rest = &var[ENV_PREFIX.len()..];
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            if path.iter().any(String::is_empty) {
+                errors.push(format!(
+                    "{var}: malformed name; expected {ENV_PREFIX}KEY or {ENV_PREFIX}SECTION__KEY"
+                ));
+                continue;
+            }
+            out.push(EnvVar {
+                name: var.clone(),
+                path,
+                raw: raw.clone(),
+            });
+        }
+        EnvVars(out)
+    }
+}
+
+impl Provider for EnvVars {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_SOURCE)
+    }
+
+    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
+        let mut dict = Dict::new();
+        for var in &self.0 {
+            insert_path(&mut dict, &var.path, to_figment(&parse_env_value(&var.raw)));
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Sets `parts` (a key path) in `dict`, making tables on the way and replacing non-tables.
+fn insert_path(dict: &mut Dict, parts: &[String], value: figment::value::Value) {
+    let Some((last, sections)) = parts.split_last() else {
+        return;
+    };
+    let mut table = dict;
+    for part in sections {
+        let entry = table
+            .entry(part.clone())
+            .or_insert_with(|| Dict::new().into());
+        if entry.as_dict().is_none() {
+            *entry = Dict::new().into();
+        }
+        let figment::value::Value::Dict(_, inner) = entry else {
+            unreachable!("just made a table")
+        };
+        table = inner;
+    }
+    table.insert(last.clone(), value);
+}
+
+/// A TOML value as figment holds it (datetimes as serde carries them).
+fn to_figment(v: &Value) -> figment::value::Value {
+    use figment::value::Value as F;
+    match v {
+        Value::String(s) => F::from(s.clone()),
+        Value::Integer(n) => F::from(*n),
+        Value::Float(x) => F::from(*x),
+        Value::Boolean(b) => F::from(*b),
+        Value::Datetime(d) => {
+            let mut dict = Dict::new();
+            dict.insert(TOML_DATETIME_KEY.to_string(), F::from(d.to_string()));
+            F::from(dict)
+        }
+        Value::Array(items) => F::from(items.iter().map(to_figment).collect::<Vec<_>>()),
+        Value::Table(t) => F::from(
+            t.iter()
+                .map(|(k, v)| (k.clone(), to_figment(v)))
+                .collect::<Dict>(),
+        ),
+    }
+}
+
+/// A figment value back as TOML, the shape the per-key converters read.
+fn to_toml(v: &figment::value::Value) -> Value {
+    use figment::value::{Num, Value as F};
+    match v {
+        F::String(_, s) => Value::String(s.clone()),
+        F::Char(_, c) => Value::String(c.to_string()),
+        F::Bool(_, b) => Value::Boolean(*b),
+        F::Num(_, n @ (Num::F32(_) | Num::F64(_))) => Value::Float(n.to_f64().unwrap_or(f64::NAN)),
+        F::Num(_, n) => match n.to_i128().and_then(|i| i64::try_from(i).ok()) {
+            Some(i) => Value::Integer(i),
+            None => Value::Float(n.to_f64().unwrap_or(f64::NAN)),
+        },
+        F::Empty(..) => Value::Table(toml::Table::new()),
+        F::Dict(_, d) => {
+            if let (1, Some(F::String(_, s))) = (d.len(), d.get(TOML_DATETIME_KEY)) {
+                if let Ok(dt) = s.parse::<toml::value::Datetime>() {
+                    return Value::Datetime(dt);
+                }
+            }
+            Value::Table(d.iter().map(|(k, v)| (k.clone(), to_toml(v))).collect())
+        }
+        F::Array(_, items) => Value::Array(items.iter().map(to_toml).collect()),
+    }
+}
+
+/// Layers defaults < file < environment, reporting a file that cannot be read or parsed.
+fn layer(file: Option<&Path>, env: &[(String, String)], errors: &mut Vec<String>) -> Tree {
+    let mut figment = Figment::from(Defaults);
+    if let Some(path) = file {
+        match std::fs::read_to_string(path) {
+            // Parsed here first so the message keeps the file's name and line.
+            Ok(text) => match text.parse::<toml::Table>() {
+                Ok(_) => {
+                    figment = figment.merge(Named {
+                        metadata: Metadata::from(
+                            format!("file {}", path.display()),
+                            figment::Source::File(path.to_path_buf()),
+                        ),
+                        inner: Toml::string(&text),
+                    })
+                }
+                Err(e) => errors.push(format!(
+                    "{}: not valid TOML: {}",
+                    path.display(),
+                    e.to_string().trim_end()
+                )),
+            },
+            Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    let vars = EnvVars::parse(env, errors);
+    let env_paths = vars
+        .0
+        .iter()
+        .map(|v| (v.path.join("."), v.clone()))
+        .collect();
+    let figment = figment.merge(vars);
+    let root = match figment.extract::<figment::value::Value>() {
+        Ok(v) => match to_toml(&v) {
+            Value::Table(t) => t,
+            _ => toml::Table::new(),
+        },
+        Err(e) => {
+            errors.push(format!("configuration: {e}"));
+            toml::Table::new()
+        }
+    };
+    Tree {
+        figment,
+        root,
+        env: env_paths,
     }
 }
 
@@ -261,26 +484,7 @@ fn load_tree(
         .find(|(k, _)| k == CONFIG_FILE_ENV)
         .map(|(_, v)| PathBuf::from(v));
     let file = file.map(Path::to_path_buf).or(env_file);
-
-    let mut tree = Tree {
-        root: toml::Table::new(),
-        env_origins: HashMap::new(),
-        file: file.clone(),
-    };
-    if let Some(path) = &file {
-        match std::fs::read_to_string(path) {
-            Ok(text) => match text.parse::<toml::Table>() {
-                Ok(table) => tree.root = table,
-                Err(e) => errors.push(format!(
-                    "{}: not valid TOML: {}",
-                    path.display(),
-                    e.to_string().trim_end()
-                )),
-            },
-            Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
-        }
-    }
-    merge_env(&mut tree, env, &mut errors);
+    let tree = layer(file.as_deref(), env, &mut errors);
 
     let mut conv = Converter {
         tree: &tree,
@@ -316,54 +520,14 @@ fn provenance(tree: &Tree) -> Provenance {
             .flat_map(|(s, keys)| keys.iter().map(move |k| format!("{s}.{k}"))),
     );
     for key in keys {
-        let source = match tree.lookup(&key).map(|_| tree.origin(&key)) {
-            Some(Some(Origin::Env { var, .. })) => Source::Env(var),
-            Some(Some(Origin::File(path))) => Source::File(path),
-            _ => Source::Default,
+        let source = match tree.origin(&key) {
+            Some(Origin::Env(var)) => Source::Env(var),
+            Some(Origin::File(path)) => Source::File(path),
+            None => Source::Default,
         };
         sources.push((key, source));
     }
     Provenance(sources)
-}
-
-/// Applies `INTEROP_PROXY_SECTION__KEY=value` over the file's tree.
-fn merge_env(tree: &mut Tree, env: &[(String, String)], errors: &mut Vec<String>) {
-    let mut vars: Vec<&(String, String)> = env
-        .iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NON_CONFIG_ENV.contains(&k.as_str()))
-        .collect();
-    // Deterministic order, so a section variable and a key variable combine the same way
-    // on every start.
-    vars.sort();
-    for (var, raw) in vars {
-        let rest = &var[ENV_PREFIX.len()..];
-        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-        if parts.iter().any(String::is_empty) {
-            errors.push(format!(
-                "{var}: malformed name; expected {ENV_PREFIX}KEY or {ENV_PREFIX}SECTION__KEY"
-            ));
-            continue;
-        }
-        let path = parts.join(".");
-        let mut table = &mut tree.root;
-        for part in &parts[..parts.len() - 1] {
-            let entry = table
-                .entry(part.clone())
-                .or_insert_with(|| Value::Table(toml::Table::new()));
-            if !entry.is_table() {
-                *entry = Value::Table(toml::Table::new());
-            }
-            table = entry.as_table_mut().expect("just made a table");
-        }
-        table.insert(parts[parts.len() - 1].clone(), parse_env_value(raw));
-        tree.env_origins.insert(
-            path,
-            Origin::Env {
-                var: var.clone(),
-                raw: raw.clone(),
-            },
-        );
-    }
 }
 
 /// Reads an environment value as a TOML value (so `["6.3","5.2"]`, `true`, `42` work),
@@ -414,10 +578,8 @@ impl Converter<'_> {
         conv: impl FnOnce(&Value, Option<&str>) -> Result<T, String>,
     ) -> Option<T> {
         let value = self.tree.lookup(path)?;
-        let raw = match self.tree.env_origins.get(path) {
-            Some(Origin::Env { raw, .. }) => Some(raw.as_str()),
-            _ => None,
-        };
+        // The environment is the last layer, so a variable for exactly this key set it.
+        let raw = self.tree.env.get(path).map(|var| var.raw.as_str());
         match conv(value, raw) {
             Ok(v) => Some(v),
             Err(problem) => {

@@ -450,3 +450,44 @@ fn nofile_parsing_and_session_budget() {
     assert!(super::load::parse_nofile_soft(unlimited).unwrap() > 1024);
     assert!(Config::default().effective_max_sessions() >= 1);
 }
+
+#[test]
+fn section_variable_layers_over_file_and_names_its_source() {
+    let f = file("[upstream]\naddr = \"a.example:443\"\nconnect_timeout = \"3s\"\n");
+    let (c, provenance) = Config::load_explained_from(
+        Some(f.path()),
+        &env(&[
+            ("INTEROP_PROXY_UPSTREAM", "{ connect_timeout = \"7s\" }"),
+            ("INTEROP_PROXY_UPSTREAM__VERSION", "6.3"),
+            ("INTEROP_PROXY_NOISE__STATIC_KEY_FILE", "k"),
+            ("INTEROP_PROXY_NOISE__CERT_CHAIN_FILE", "c"),
+            ("INTEROP_PROXY_UPSTREAM__KEY_SEED_FILE", "s"),
+            ("INTEROP_PROXY_AUTH__MODE", "none"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.upstream.addr.as_deref(), Some("a.example:443"));
+    assert_eq!(c.upstream.connect_timeout, Duration::from_secs(7));
+    assert_eq!(c.upstream.version, Some(Version::new(6, 3)));
+    assert_eq!(
+        provenance.source("upstream.addr"),
+        show::Source::File(f.path().to_path_buf())
+    );
+    assert_eq!(
+        provenance.source("upstream.connect_timeout"),
+        show::Source::Env("INTEROP_PROXY_UPSTREAM".into())
+    );
+    assert_eq!(
+        provenance.source("upstream.version"),
+        show::Source::Env("INTEROP_PROXY_UPSTREAM__VERSION".into())
+    );
+    assert_eq!(provenance.source("listen"), show::Source::Default);
+}
+
+#[test]
+fn datetime_is_named_as_such() {
+    let f = file("[shutdown]\ngrace = 1979-05-27T07:32:00Z\n");
+    let errs = errors(Some(f.path()), &[]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("found a datetime"), "{errs:?}");
+}
