@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -67,36 +68,9 @@ impl Deployment {
         })
         .await?;
 
-        let provider = Pki::generate();
         let dir = tempfile::tempdir()?;
-        let proxy_key = Keypair::generate();
-        let static_key_file = dir.path().join("static.key");
-        let seed_file = dir.path().join("seed.key");
-        let chain_file = dir.path().join("chain.b64");
-        std::fs::write(&static_key_file, proxy_key.secret.to_file_text().as_bytes())?;
-        std::fs::write(&seed_file, SecretKey::generate().to_file_text().as_bytes())?;
-        let chain = provider.issue(&proxy_key.public, Duration::from_secs(86400));
-        std::fs::write(
-            &chain_file,
-            base64::engine::general_purpose::STANDARD.encode(chain),
-        )?;
-
-        // The shipped capability file, so the demo runs from any directory.
-        let caps_file = dir.path().join("capabilities.toml");
-        std::fs::write(&caps_file, EXAMPLE_CAPABILITIES)?;
-
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            ..Config::default()
-        };
-        config.admin.listen = "127.0.0.1:0".parse()?;
-        config.noise.static_key_file = Some(static_key_file);
-        config.noise.cert_chain_file = Some(chain_file);
-        config.upstream.key_seed_file = Some(seed_file);
-        config.upstream.addr = Some(server.addr().to_string());
-        config.upstream.root_key = whatsapp.root.public;
-        config.auth.mode = AuthMode::None;
-        config.caps.file = caps_file;
+        let (mut config, provider, proxy_key) =
+            loopback_config(dir.path(), &server.addr().to_string(), whatsapp.root.public)?;
         tune(&mut config, &server);
 
         let app = App::bind(&config).await?;
@@ -124,6 +98,46 @@ impl Deployment {
         options.root_key = Some(self.provider.root.public);
         options
     }
+}
+
+/// A proxy configuration on loopback ports in front of `upstream`, with fresh keys, a
+/// chain from a fresh provider root and the shipped capability file, all written into
+/// `dir`; authentication is off. Returns the configuration, the provider's root (which
+/// clients pin) and the proxy's static key.
+pub fn loopback_config(
+    dir: &Path,
+    upstream: &str,
+    upstream_root: [u8; 32],
+) -> anyhow::Result<(Config, Pki, Keypair)> {
+    let provider = Pki::generate();
+    let proxy_key = Keypair::generate();
+    let static_key_file = dir.join("static.key");
+    let seed_file = dir.join("seed.key");
+    let chain_file = dir.join("chain.b64");
+    let caps_file = dir.join("capabilities.toml");
+    std::fs::write(&static_key_file, proxy_key.secret.to_file_text().as_bytes())?;
+    std::fs::write(&seed_file, SecretKey::generate().to_file_text().as_bytes())?;
+    let chain = provider.issue(&proxy_key.public, Duration::from_secs(86400));
+    std::fs::write(
+        &chain_file,
+        base64::engine::general_purpose::STANDARD.encode(chain),
+    )?;
+    // The shipped capability file, so the proxy runs from any directory.
+    std::fs::write(&caps_file, EXAMPLE_CAPABILITIES)?;
+
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        ..Config::default()
+    };
+    config.admin.listen = "127.0.0.1:0".parse()?;
+    config.noise.static_key_file = Some(static_key_file);
+    config.noise.cert_chain_file = Some(chain_file);
+    config.upstream.key_seed_file = Some(seed_file);
+    config.upstream.addr = Some(upstream.to_string());
+    config.upstream.root_key = upstream_root;
+    config.auth.mode = AuthMode::None;
+    config.caps.file = caps_file;
+    Ok((config, provider, proxy_key))
 }
 
 /// Runs the demo: `clients` sessions exchanging messages for `duration`.

@@ -16,8 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use crate::app::App;
-use crate::config::{AuthMode, Config};
-use crate::noise::{keys, Keypair, SecretKey};
+use crate::noise::{keys, Keypair};
 use crate::sim::{Pki, ServerOptions, SimServer};
 
 /// The hidden `bench-child` subcommand.
@@ -91,26 +90,8 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
             } => {
                 let root = keys::public_key_from_base64(&root).map_err(anyhow::Error::msg)?;
                 let dir = tempfile::tempdir()?;
-                let provider = Pki::generate();
-                let proxy_key = Keypair::generate();
-                let static_key_file = dir.path().join("static.key");
-                let seed_file = dir.path().join("seed.key");
-                let chain_file = dir.path().join("chain.b64");
-                std::fs::write(&static_key_file, proxy_key.secret.to_file_text().as_bytes())?;
-                std::fs::write(&seed_file, SecretKey::generate().to_file_text().as_bytes())?;
-                let chain = provider.issue(&proxy_key.public, Duration::from_secs(86400));
-                std::fs::write(&chain_file, b64(&chain))?;
-                let mut config = Config {
-                    listen: "127.0.0.1:0".parse()?,
-                    ..Config::default()
-                };
-                config.admin.listen = "127.0.0.1:0".parse()?;
-                config.noise.static_key_file = Some(static_key_file);
-                config.noise.cert_chain_file = Some(chain_file);
-                config.upstream.key_seed_file = Some(seed_file);
-                config.upstream.addr = Some(upstream.to_string());
-                config.upstream.root_key = root;
-                config.auth.mode = AuthMode::None;
+                let (mut config, provider, proxy_key) =
+                    crate::demo::loopback_config(dir.path(), &upstream.to_string(), root)?;
                 config.shutdown.grace = Duration::from_millis(100);
                 if let Some(secs) = handshake_timeout_s {
                     config.limits.handshake_timeout = Duration::from_secs(secs);
