@@ -78,7 +78,7 @@ where
                 metrics::annotation(AnnotationKind::DiscoAnswered);
                 return std::future::ready(Ok(Routed {
                     forward: None,
-                    reply: Some(reply),
+                    reply: Some(Box::new(reply)),
                 }));
             }
         }

@@ -45,7 +45,9 @@ pub struct Routed {
     /// Sent on in the stanza's direction.
     pub forward: Option<Stanza>,
     /// Sent back to the side the stanza came from (e.g. an answered disco query).
-    pub reply: Option<Stanza>,
+    /// Boxed because replies are rare: it halves the size of every `Routed`, which each
+    /// layer's future carries.
+    pub reply: Option<Box<Stanza>>,
 }
 
 impl Routed {

@@ -96,7 +96,7 @@ where
                         metrics::annotation(AnnotationKind::UnsupportedRejected);
                         return std::future::ready(Ok(Routed {
                             forward: None,
-                            reply: Some(reject_ack(stanza.root())),
+                            reply: Some(Box::new(reject_ack(stanza.root()))),
                         }));
                     }
                 }
