@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use interop_proxy::https::{HttpsClient, HttpsError, MAX_BODY_BYTES};
+use support::free_port;
 use support::tls::{Ca, Reply, TlsServer};
 
 const T: Duration = Duration::from_secs(5);
@@ -87,11 +88,7 @@ async fn nothing_listening_is_a_connect_error() {
     let ca = Ca::generate();
     let client = HttpsClient::new(Some(&ca.write_pem(dir.path(), "ca.pem"))).unwrap();
     // Bind and drop to find a port that refuses.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port().port();
     let e = client
         .get(&format!("https://127.0.0.1:{port}/"), T)
         .await

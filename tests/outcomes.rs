@@ -12,17 +12,9 @@ use interop_proxy::stanza::Opaque;
 use interop_proxy::transport::WireVersion;
 use support::*;
 
-/// A loopback port with nothing listening on it.
-async fn closed_port() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    addr.to_string()
-}
-
 #[tokio::test]
 async fn unreachable_upstream_is_refused_with_503() {
-    let port = closed_port().await;
+    let port = free_port().to_string();
     let d = Deployment::start(move |c, _| c.upstream.addr = Some(port))
         .await
         .unwrap();

@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use interop_proxy::sim::{self, SimClient};
 use interop_proxy::stanza::Opaque;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// How long Prometheus gets to start and scrape; its first scrape comes a few seconds
 /// after start.
@@ -59,10 +57,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let addr = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
+        let addr = free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
@@ -84,7 +79,7 @@ impl Prometheus {
 
     /// The value of an instant query's first sample, if it has one.
     async fn query(&self, promql: &str) -> Option<f64> {
-        let body = http_get(
+        let body = get_ok(
             self.addr,
             &format!("/api/v1/query?query={}", encode(promql)),
         )
@@ -130,22 +125,12 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-/// `GET path` over HTTP/1.0 (no chunking); the body when the status is 200.
-async fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8(response).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.split_whitespace()
-        .nth(1)
-        .filter(|code| *code == "200")?;
-    Some(body.to_string())
+/// The body of `GET path` when the status is 200.
+async fn get_ok(addr: SocketAddr, path: &str) -> Option<String> {
+    match http_get(addr, path).await? {
+        (200, body) => Some(body),
+        _ => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,7 +226,7 @@ async fn promtool_finds_nothing_to_lint_in_a_real_scrape() {
         .await
         .unwrap();
     recv_skip_acks(&mut client).await.unwrap();
-    let scrape = http_get(d.admin_addr, "/metrics").await.expect("a scrape");
+    let scrape = get_ok(d.admin_addr, "/metrics").await.expect("a scrape");
     assert!(scrape.contains("interop_proxy_stanzas_total"), "{scrape}");
 
     let mut lint = Command::new(promtool)

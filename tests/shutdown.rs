@@ -14,7 +14,6 @@ use interop_proxy::noise::{Keypair, SecretKey};
 use interop_proxy::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
 use interop_proxy::stanza::Opaque;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The proxy binary running as a child process in front of a reference server.
@@ -157,23 +156,9 @@ impl Drop for Proxy {
     }
 }
 
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
 /// The status code of `GET path`, or `None` when the endpoint cannot be reached.
 async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&response);
-    text.split_whitespace().nth(1)?.parse().ok()
+    http_get(addr, path).await.map(|(status, _)| status)
 }
 
 /// Sends a message to the client's own account and waits for it to come back.
