@@ -13,6 +13,15 @@
 //! - `iq` (to client, not a disco query for this node): inspected, then passed on.
 //!
 //! Run: `cargo bench --bench caps`.
+//!
+//! Timings on a shared machine move by ±10 % between runs, more than the pass-through
+//! difference; instruction counts do not. `CAPS_CALLGRIND=receipt/with` (any case and
+//! variant) makes the binary run that case 100,000 times and exit, for callgrind:
+//!
+//! ```text
+//! cargo bench --bench caps --no-run   # prints the executable's path
+//! CAPS_CALLGRIND=receipt/with valgrind --tool=callgrind --toggle-collect='caps::run' PATH
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +59,7 @@ fn decode(xml: &str) -> Stanza {
         .expect("valid stanza")
 }
 
+#[inline(never)]
 fn run(svc: &mut StanzaService, stanza: Stanza) {
     let ready = svc
         .ready()
@@ -64,11 +74,10 @@ fn run(svc: &mut StanzaService, stanza: Stanza) {
     black_box(routed);
 }
 
-fn bench(c: &mut Criterion) {
-    interop_proxy::metrics::install();
-    let caps = session_caps();
+/// `(name, direction, stanza)` of every case.
+fn cases() -> [(&'static str, Direction, String); 5] {
     let enc = "A".repeat(1024);
-    let cases = [
+    [
         (
             "presence",
             Direction::ToServer,
@@ -99,15 +108,24 @@ fn bench(c: &mut Criterion) {
             Direction::ToClient,
             r#"<iq from="s.whatsapp.net" id="42" type="get" xmlns="w:p"><ping/></iq>"#.to_string(),
         ),
-    ];
+    ]
+}
+
+fn pipeline(direction: Direction, variant: &str) -> StanzaService {
+    let caps = (variant == "with").then(session_caps);
+    pipeline::build(&SessionInfo { direction, caps })
+}
+
+fn bench(c: &mut Criterion) {
+    interop_proxy::metrics::install();
     let mut group = c.benchmark_group("caps");
     group
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    for (name, direction, xml) in cases {
+    for (name, direction, xml) in cases() {
         let stanza = decode(&xml);
-        for (variant, caps) in [("without", None), ("with", Some(caps.clone()))] {
-            let mut svc = pipeline::build(&SessionInfo { direction, caps });
+        for variant in ["without", "with"] {
+            let mut svc = pipeline(direction, variant);
             group.bench_function(format!("{name}/{variant}"), |b| {
                 b.iter_batched(
                     || stanza.clone(),
@@ -120,5 +138,31 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Runs one case for an instruction count instead of timing it.
+fn count_instructions(case: &str) {
+    interop_proxy::metrics::install();
+    let (name, variant) = case
+        .split_once('/')
+        .expect("CAPS_CALLGRIND=CASE/with|without");
+    let (_, direction, xml) = cases()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .expect("a case of benches/caps.rs");
+    let stanza = decode(&xml);
+    let mut svc = pipeline(direction, variant);
+    for _ in 0..100_000 {
+        run(&mut svc, stanza.clone());
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("CAPS_CALLGRIND") {
+        Ok(case) => count_instructions(&case),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

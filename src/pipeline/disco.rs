@@ -88,12 +88,11 @@ where
 
 /// The proxy's answer to `iq`, if it is a disco#info get for the profile's node.
 pub fn answer(iq: &Element, profile: &Profile) -> Option<Stanza> {
-    if iq.attr("type").as_deref() != Some("get") {
-        return None;
-    }
-    let query = iq.children().find(|c| c.name() == "query")?;
-    if query.attr("xmlns").as_deref() != Some(DISCO_INFO_NS)
-        || query.attr("node").as_deref() != Some(profile.node_ver.as_str())
+    // The child first: most iqs have no `<query>`, and that test is the cheapest.
+    let query = iq.children().find(|c| c.is_named("query"))?;
+    if !iq.attr_is("type", "get")
+        || !query.attr_is("xmlns", DISCO_INFO_NS)
+        || !query.attr_is("node", &profile.node_ver)
     {
         return None;
     }

@@ -69,7 +69,7 @@ impl<S: Service<Stanza>> Service<Stanza> for PresenceCaps<S> {
 
 /// Whether `e` is an entity-capabilities `<c>`.
 fn is_caps(e: &Element) -> bool {
-    e.name() == "c" && e.attr("xmlns").as_deref() == Some(CAPS_NS)
+    e.is_named("c") && e.attr_is("xmlns", CAPS_NS)
 }
 
 /// Makes the profile's `<c>` the presence's only caps element and its last child.

@@ -123,9 +123,7 @@ pub fn unsupported_kind(message: &Element, profile: &Profile) -> Option<String> 
 /// message already had, so the client sees only the proxy's.
 pub fn annotate(stanza: &mut Stanza, kind: &str) {
     let root = stanza.root_mut();
-    root.retain_children(|c| {
-        !(c.name() == "unsupported" && c.attr("xmlns").as_deref() == Some(UNSUPPORTED_NS))
-    });
+    root.retain_children(|c| !(c.is_named("unsupported") && c.attr_is("xmlns", UNSUPPORTED_NS)));
     root.push_child(
         Element::new("unsupported")
             .with_attr("xmlns", UNSUPPORTED_NS)
@@ -212,7 +210,7 @@ mod tests {
         let notes: Vec<_> = s
             .root()
             .children()
-            .filter(|c| c.name() == "unsupported")
+            .filter(|c| c.is_named("unsupported"))
             .collect();
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].attr("kind").as_deref(), Some("video"));

@@ -180,9 +180,29 @@ impl Element {
         self.name.as_str()
     }
 
+    /// Whether the element is named `name`; compares bytes, without the UTF-8 check
+    /// [`Element::name`] makes.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name.as_bytes() == name.as_bytes()
+    }
+
     /// The unescaped value of attribute `name`.
     pub fn attr(&self, name: &str) -> Option<Cow<'_, str>> {
         self.attribute(name).map(Attribute::value)
+    }
+
+    /// Whether attribute `name` is present with unescaped value `value`. Compares the
+    /// wire bytes unless they hold a reference, so the checks every pipeline layer makes
+    /// on every stanza neither validate nor unescape.
+    pub fn attr_is(&self, name: &str, value: &str) -> bool {
+        self.attribute(name).is_some_and(|a| {
+            let raw = a.value.as_bytes();
+            if raw.contains(&b'&') {
+                a.value() == value
+            } else {
+                raw == value.as_bytes()
+            }
+        })
     }
 
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
