@@ -5,6 +5,8 @@
 //! as the bytes in it have been handed out. An idle session therefore costs no buffer
 //! memory at all, which is what lets one process hold thousands of idle sessions.
 
+use std::task::{ready, Context, Poll};
+
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -84,20 +86,31 @@ impl FrameReader {
     }
 
     /// The next frame, or `None` on a clean end of stream between frames.
+    ///
+    /// Written as a poll function: an idle session waits here on both legs, and a
+    /// nested `async` state (tokio's readiness future) would cost each of them ~300
+    /// bytes for as long as it idles.
     pub async fn next_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
+        std::future::poll_fn(|cx| self.poll_next_frame(cx)).await
+    }
+
+    fn poll_next_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<BytesMut>, FrameError>> {
         loop {
             match decode_frame(&mut self.buf, self.max_frame)? {
                 Ok(frame) => {
                     self.release_if_empty();
-                    return Ok(Some(frame));
+                    return Poll::Ready(Ok(Some(frame)));
                 }
                 Err(needed) => {
-                    if !self.fill(needed).await? {
-                        return if self.buf.is_empty() {
+                    if !ready!(self.poll_fill(cx, needed))? {
+                        return Poll::Ready(if self.buf.is_empty() {
                             Ok(None)
                         } else {
                             Err(FrameError::Truncated)
-                        };
+                        });
                     }
                 }
             }
@@ -163,18 +176,23 @@ impl FrameReader {
     /// Reads once more from the socket, reserving room for at least `needed` bytes;
     /// false on end of stream.
     async fn fill(&mut self, needed: usize) -> Result<bool, FrameError> {
+        std::future::poll_fn(|cx| self.poll_fill(cx, needed)).await
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<bool, FrameError>> {
         loop {
             // Wait before allocating, so a quiet connection holds no buffer.
-            self.inner.readable().await?;
+            ready!(self.inner.as_ref().poll_read_ready(cx))?;
             self.buf.reserve(needed.max(READ_CHUNK));
             match self.inner.try_read_buf(&mut self.buf) {
-                Ok(0) => return Ok(false),
-                Ok(_) => return Ok(true),
+                Ok(0) => return Poll::Ready(Ok(false)),
+                Ok(_) => return Poll::Ready(Ok(true)),
+                // Readiness was stale; `try_read_buf` cleared it, so the next poll
+                // registers the waker.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     self.release_if_empty();
-                    continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
     }

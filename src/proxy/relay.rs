@@ -11,6 +11,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
+use crate::caps::SessionCaps;
 use crate::codec::{FrameReader, FrameWriter};
 use crate::metrics::{self, Direction};
 use crate::noise::RecvCipher;
@@ -31,17 +32,46 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a whole session; returns how it ended.
 pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &Drain) -> Outcome {
+    // Set-up is boxed: its futures are large (handshakes, HTTPS lookup), and inline they
+    // would size the state of every session for its whole life.
+    let mut session = match Box::pin(set_up(shared, stream, peer)).await {
+        Ok(session) => session,
+        Err(outcome) => return outcome,
+    };
+    // By reference: an `async fn` keeps its arguments and their moved-in copies apart,
+    // which for this 400-byte value would be paid by every session for its whole life.
+    relay(shared, &mut session, drain).await
+}
+
+/// A session with both legs up: what the relay needs, and nothing of set-up (token,
+/// preamble, handshake state), so an idle session holds only this.
+struct Established {
+    client_reader: FrameReader,
+    client_recv: RecvCipher,
+    client_sink: Mutex<Sink>,
+    upstream_reader: FrameReader,
+    upstream_recv: RecvCipher,
+    upstream_sink: Mutex<Sink>,
+    caps: SessionCaps,
+}
+
+/// Preamble, client handshake, authentication and the upstream session, under the
+/// handshake timeout. A failure is answered (a `<failure/>` once the client's transport
+/// is up) and the connection closed.
+async fn set_up(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<Established, Outcome> {
     let deadline = Instant::now() + shared.limits.handshake_timeout;
     let (read, write) = stream.into_split();
     let mut reader = FrameReader::new(read, shared.limits.max_frame_bytes);
     let mut writer = FrameWriter::new(write);
 
     // Stage 1: preamble and client handshake. No cipher yet: a failure just closes.
-    // The set-up stages are boxed: their futures are large (handshakes, HTTPS lookup),
-    // and inline they would size the state of every session for its whole life.
     let stage1 = tokio::time::timeout_at(
         deadline,
-        Box::pin(accept_client(shared, &mut reader, &mut writer, peer)),
+        accept_client(shared, &mut reader, &mut writer, peer),
     )
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
@@ -51,7 +81,7 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
             tracing::debug!(error = %e, "client set-up failed");
             writer.shutdown().await;
             let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
-            return e.outcome();
+            return Err(e.outcome());
         }
     };
     let ClientLeg {
@@ -60,57 +90,59 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
         remote_static,
         ..
     } = client;
-    let mut client_recv = client_transport.recv;
-    let client_sink = Mutex::new(Sink::new(writer, client_transport.send));
+    let mut client_sink = Sink::new(writer, client_transport.send);
 
     // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
     // The capability lookup (bounded by its own timeout) runs while the upstream session
     // is set up, so it adds no latency unless it is the slower of the two.
-    let stage2 = tokio::time::timeout_at(
-        deadline,
-        Box::pin(async {
-            shared.auth.check(&payload).await?;
-            let caps = async { Ok(shared.caps.session(&payload).await) };
-            let upstream = async {
-                let stream = upstream_leg::dial(&shared.upstream).await?;
-                upstream_leg::handshake(
-                    &shared.upstream,
-                    stream,
-                    client_addr,
-                    &preamble,
-                    &remote_static,
-                    &payload,
-                    shared.limits.max_frame_bytes,
-                )
-                .await
-            };
-            tokio::try_join!(upstream, caps)
-        }),
-    )
+    let stage2 = tokio::time::timeout_at(deadline, async {
+        shared.auth.check(&payload).await?;
+        let caps = async { Ok(shared.caps.session(&payload).await) };
+        let upstream = async {
+            let stream = upstream_leg::dial(&shared.upstream).await?;
+            upstream_leg::handshake(
+                &shared.upstream,
+                stream,
+                client_addr,
+                &preamble,
+                &remote_static,
+                &payload,
+                shared.limits.max_frame_bytes,
+            )
+            .await
+        };
+        tokio::try_join!(upstream, caps)
+    })
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
-    let (upstream, caps) = match stage2 {
-        Ok(pair) => pair,
+    match stage2 {
+        Ok((upstream, caps)) => Ok(Established {
+            client_reader: reader,
+            client_recv: client_transport.recv,
+            client_sink: Mutex::new(client_sink),
+            upstream_reader: upstream.reader,
+            upstream_recv: upstream.transport.recv,
+            upstream_sink: Mutex::new(Sink::new(upstream.writer, upstream.transport.send)),
+            caps,
+        }),
         Err(e) => {
             tracing::debug!(error = %e, "upstream set-up refused");
             let outcome = e.outcome();
-            let mut sink = client_sink.into_inner();
             let failure = Element::new("failure")
                 .with_attr("reason", &outcome.code.unwrap_or(500).to_string())
                 .with_attr("location", "proxy");
-            let _ = sink
+            let _ = client_sink
                 .send(shared.codec.as_ref(), &Stanza::from_element(failure))
                 .await;
-            sink.shutdown().await;
+            client_sink.shutdown().await;
             let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
-            return outcome;
+            Err(outcome)
         }
-    };
+    }
+}
 
-    // Stage 3: relay.
-    let mut upstream_reader = upstream.reader;
-    let mut upstream_recv = upstream.transport.recv;
-    let upstream_sink = Mutex::new(Sink::new(upstream.writer, upstream.transport.send));
+/// Relays stanzas both ways until one side ends, then closes as SPEC §2.9 says.
+async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
     let relay = Relay {
         codec: shared.codec.as_ref(),
         cause: SyncMutex::new(None),
@@ -121,29 +153,26 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     {
         let to_server = relay.direction(
             Direction::ToServer,
-            &mut reader,
-            &mut client_recv,
+            &mut s.client_reader,
+            &mut s.client_recv,
             pipeline::build(&SessionInfo {
                 direction: Direction::ToServer,
-                caps: Some(caps.clone()),
+                caps: Some(s.caps.clone()),
             }),
-            &upstream_sink,
-            &client_sink,
+            &s.upstream_sink,
+            &s.client_sink,
         );
         let to_client = relay.direction(
             Direction::ToClient,
-            &mut upstream_reader,
-            &mut upstream_recv,
+            &mut s.upstream_reader,
+            &mut s.upstream_recv,
             pipeline::build(&SessionInfo {
                 direction: Direction::ToClient,
-                caps: Some(caps.clone()),
+                caps: Some(s.caps.clone()),
             }),
-            &client_sink,
-            &upstream_sink,
+            &s.client_sink,
+            &s.upstream_sink,
         );
-        // What set-up needed is not needed to relay: free it before a session that may idle
-        // for hours (the payload holds the token, the preamble up to 4 KiB of routing).
-        drop((payload, preamble, caps));
         let watchdog = relay.watchdog(shared.limits.idle_timeout, drain);
         // Pinned in place and joined by reference: joining by value would store each
         // future twice in the session's state, which is most of an idle session's memory.
@@ -165,10 +194,10 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
         .unwrap_or(SessionError::Closed(Side::Client));
     tracing::debug!(error = %cause, "session closing");
     let outcome = cause.outcome();
-    let mut client_sink = client_sink.into_inner();
-    let mut upstream_sink = upstream_sink.into_inner();
+    let client_sink = s.client_sink.get_mut();
+    let upstream_sink = s.upstream_sink.get_mut();
     // Stanzas read completely are written before the close, unless their side failed.
-    for sink in [&mut client_sink, &mut upstream_sink] {
+    for sink in [&mut *client_sink, &mut *upstream_sink] {
         if !sink.has_failed() {
             let _ = tokio::time::timeout(CLOSE_GRACE, sink.flush()).await;
         }
@@ -180,8 +209,8 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
                 .with_attr("text", outcome.text),
         );
         for (side, sink) in [
-            (Side::Client, &mut client_sink),
-            (Side::Upstream, &mut upstream_sink),
+            (Side::Client, &mut *client_sink),
+            (Side::Upstream, &mut *upstream_sink),
         ] {
             if outcome.failed != Some(side) && !sink.has_failed() {
                 let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(shared.codec.as_ref(), &error))
@@ -192,7 +221,10 @@ pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &D
     client_sink.shutdown().await;
     upstream_sink.shutdown().await;
     let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        tokio::join!(reader.discard_to_end(), upstream_reader.discard_to_end())
+        tokio::join!(
+            s.client_reader.discard_to_end(),
+            s.upstream_reader.discard_to_end()
+        )
     })
     .await;
     outcome
