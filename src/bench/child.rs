@@ -257,8 +257,9 @@ impl Drop for Child {
 /// on every architecture it runs this on.
 const USER_HZ: f64 = 100.0;
 
-/// utime + stime of a process, in seconds, from `/proc/PID/stat`.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// utime and stime of a process, in seconds, from `/proc/PID/stat`: what it ran itself,
+/// and what the kernel ran for it (system calls, and on loopback most of TCP).
+pub fn cpu_times(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses; fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -266,7 +267,7 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     // Field 3 (state) is index 0 here, so utime (14) and stime (15) are 11 and 12.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
+    Some((utime / USER_HZ, stime / USER_HZ))
 }
 
 /// VmRSS of a process, in bytes, from `/proc/PID/status`.
@@ -284,7 +285,8 @@ mod tests {
     #[test]
     fn reads_own_cpu_and_rss() {
         let pid = std::process::id();
-        assert!(cpu_seconds(pid).unwrap() >= 0.0);
+        let (user, system) = cpu_times(pid).unwrap();
+        assert!(user >= 0.0 && system >= 0.0);
         assert!(rss_bytes(pid).unwrap() > 0);
     }
 }

@@ -17,6 +17,9 @@
 //!   stanzas crossing the middle per second (message out, echo back, ack back) and the
 //!   middle's CPU per million of them; echo round-trip latency at the fixed rate;
 //! - `idle`: thousands of logged-in idle sessions: the middle's RSS per session;
+//! - `scale`: CPU per login with 100 and with 9,000 sessions held open, and CPU per
+//!   stanza with 100 and with 9,000 sessions all relaying: per-unit cost must not grow
+//!   with the number of sessions;
 //! - `slow`: a healthy client's login latency through the proxy, alone and while 1,000
 //!   slow attackers (a valid intro header, then one byte a second) hold sessions in the
 //!   handshake stage.
@@ -53,7 +56,8 @@ pub struct BenchArgs {
     /// Offered rate of the fixed-rate relay and latency workload, messages per second.
     #[arg(long, default_value_t = 10_000.0)]
     pub rate: f64,
-    /// Only these workloads (comma-separated: primitives,handshake,relay,latency,idle,slow).
+    /// Only these workloads (comma-separated:
+    /// primitives,handshake,relay,latency,idle,scale,slow).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -73,6 +77,8 @@ struct Plan {
     relay: RelayPlan,
     latency: RelayPlan,
     idle: Vec<(usize, usize)>,
+    /// Session counts of the scale workload, and its repetitions.
+    scale: (Vec<usize>, usize),
     slow_attackers: usize,
     slow_logins: usize,
 }
@@ -105,6 +111,7 @@ impl Plan {
             } else {
                 vec![(1000, runs.min(3)), (9000, runs.min(3))]
             },
+            scale: (vec![100, 9000], if args.quick { 1 } else { runs.min(3) }),
             slow_attackers: 1000,
             slow_logins: if args.quick { 100 } else { 200 },
         }
@@ -321,6 +328,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         for (label, ik) in [("xx", false), ("ik", true)] {
             let mut rate: [Vec<f64>; 3] = Default::default();
             let mut cpu: [Vec<f64>; 3] = Default::default();
+            let mut system: [Vec<f64>; 3] = Default::default();
             for _ in 0..plan.runs {
                 for (i, target) in targets.iter().enumerate() {
                     let s = runtime.block_on(workload::handshakes(
@@ -331,6 +339,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     ))?;
                     rate[i].push(s.sessions_per_s);
                     cpu[i].push(s.cpu_us_per_session);
+                    system[i].push(s.system_us_per_session);
                 }
             }
             let mut per = json!({});
@@ -346,9 +355,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                         c,
                     );
                     per[target.name]["cpu_us_per_session"] = c.json();
+                    let k = Stat::of(&system[i]);
+                    table.add(
+                        &format!("handshake {label}: middle system CPU us/session"),
+                        target.name,
+                        k,
+                    );
+                    per[target.name]["system_cpu_us_per_session"] = k.json();
                 }
             }
             let proxy_cpu = Stat::of(&cpu[2]).median;
+            let plain_cpu = Stat::of(&cpu[1]).median;
             section[label] = per;
             let key = if ik {
                 "proxy_cpu_us_per_session_ik"
@@ -357,6 +374,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
             section[key] = num(proxy_cpu);
             section[format!("{key}_ratio_to_floor")] = num(proxy_cpu / floor_us);
+            // What the proxy spends beyond a plain relay on the same sockets and
+            // connections, against the floor: the part a faster handshake could move.
+            section[format!("{key}_beyond_plain_ratio_to_floor")] =
+                num((proxy_cpu - plain_cpu) / floor_us);
             section[format!("sessions_per_s_ratio_to_direct_{label}")] =
                 num(Stat::of(&rate[2]).median / Stat::of(&rate[0]).median);
             section[format!("sessions_per_s_ratio_to_plain_{label}")] =
@@ -380,6 +401,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if wants("slow") {
         let section = slow_section(&runtime, &peers.server, &plan, &mut table)?;
         out.insert("slow".into(), section);
+    }
+    if wants("scale") {
+        let section = scale_section(&runtime, &peers.server, &plan, &shape, &mut table)?;
+        out.insert("scale".into(), section);
     }
     if wants("idle") {
         let Peers {
@@ -682,6 +707,76 @@ fn idle_section(
     Ok(section)
 }
 
+/// Whether per-unit costs stay flat as sessions grow: on a fresh proxy per count, the CPU
+/// per login while that many sessions are held open, then the CPU per stanza with that
+/// many sessions all messaging (the same window each, so each session's traffic has the
+/// same shape at every count).
+fn scale_section(
+    runtime: &tokio::runtime::Runtime,
+    server: &child::Child,
+    plan: &Plan,
+    shape: &Arc<MessageShape>,
+    table: &mut Table,
+) -> anyhow::Result<Value> {
+    let (counts, reps) = &plan.scale;
+    let mut section = json!({});
+    let mut figures = Vec::new();
+    for &sessions in counts {
+        let mut handshake = Vec::new();
+        let mut relay = Vec::new();
+        for _ in 0..*reps {
+            let middle = Peers::start_proxy(server)?;
+            let target = Peers::proxy_target(&middle)?;
+            let held = runtime.block_on(workload::open_idle(&target, sessions))?;
+            let h = runtime.block_on(workload::handshakes(
+                &target,
+                false,
+                plan.handshake_concurrency,
+                plan.handshake_time,
+            ))?;
+            handshake.push(h.cpu_us_per_session);
+            runtime.block_on(async { drop(held) });
+            // Let the proxy and the server see the closes before the next logins.
+            std::thread::sleep(Duration::from_millis(1000));
+            let r = runtime.block_on(workload::relay(
+                &target,
+                RelayPlan {
+                    sessions,
+                    window: 2,
+                    ..plan.relay
+                },
+                shape,
+            ))?;
+            relay.push(r.cpu_s_per_million);
+            drop(middle);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let (h, r) = (Stat::of(&handshake), Stat::of(&relay));
+        table.add(
+            &format!("scale {sessions}: proxy CPU us/login, sessions held"),
+            "proxy",
+            h,
+        );
+        table.add(
+            &format!("scale {sessions}: proxy CPU s/1M stanzas, all relaying"),
+            "proxy",
+            r,
+        );
+        section[sessions.to_string()] = json!({
+            "handshake_cpu_us_per_session": h.json(),
+            "relay_cpu_s_per_million": r.json(),
+        });
+        figures.push((sessions, h.median, r.median));
+    }
+    if let (Some(low), Some(high)) = (figures.first(), figures.last()) {
+        section["sessions_low"] = json!(low.0);
+        section["sessions_high"] = json!(high.0);
+        section["handshake_cpu_ratio_high_to_low"] = num(high.1 / low.1);
+        section["relay_cpu_ratio_high_to_low"] = num(high.2 / low.2);
+    }
+    Ok(section)
+}
+
 /// A healthy client's login latency through the proxy, alone and under a slow attack.
 fn slow_section(
     runtime: &tokio::runtime::Runtime,
@@ -785,6 +880,14 @@ fn print_ratios(out: &BTreeMap<String, Value>) {
             "<= 1.25",
         ),
         (
+            "handshake xx: (proxy - plain relay) CPU / floor",
+            get(
+                "handshake",
+                "proxy_cpu_us_per_session_beyond_plain_ratio_to_floor",
+            ),
+            "",
+        ),
+        (
             "handshake ik: proxy CPU / X25519 floor",
             get("handshake", "proxy_cpu_us_per_session_ik_ratio_to_floor"),
             "",
@@ -868,6 +971,16 @@ fn print_ratios(out: &BTreeMap<String, Value>) {
             "latency p99 added, us: plain",
             get("latency", "p99_added_us_plain"),
             "",
+        ),
+        (
+            "scale: handshake CPU, 9000 sessions / 100",
+            get("scale", "handshake_cpu_ratio_high_to_low"),
+            "0.8 - 1.2",
+        ),
+        (
+            "scale: relay CPU per stanza, 9000 sessions / 100",
+            get("scale", "relay_cpu_ratio_high_to_low"),
+            "0.8 - 1.2",
         ),
         (
             "slow: added login p50 / baseline login p50",

@@ -30,9 +30,15 @@ pub struct Target {
 impl Target {
     /// CPU seconds of the middle process so far (0 for the direct connection).
     fn cpu(&self) -> f64 {
+        let (user, system) = self.cpu_times();
+        user + system
+    }
+
+    /// User and system CPU seconds of the middle process so far.
+    fn cpu_times(&self) -> (f64, f64) {
         self.middle_pid
-            .and_then(super::child::cpu_seconds)
-            .unwrap_or(0.0)
+            .and_then(super::child::cpu_times)
+            .unwrap_or((0.0, 0.0))
     }
 
     /// Client options for `account` against this target.
@@ -53,6 +59,8 @@ pub struct HandshakeSample {
     pub sessions_per_s: f64,
     /// Middle process CPU per session, in µs.
     pub cpu_us_per_session: f64,
+    /// The part of it the kernel ran (system calls, loopback TCP), in µs.
+    pub system_us_per_session: f64,
 }
 
 /// New sessions, each a full login then a close, from `concurrency` loops for `duration`.
@@ -71,7 +79,7 @@ pub async fn handshakes(
 
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let cpu0 = target.cpu();
+    let (user0, system0) = target.cpu_times();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..concurrency {
@@ -95,11 +103,12 @@ pub async fn handshakes(
     }
     // Let the last sessions' teardown land in the CPU figure too.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let cpu = target.cpu() - cpu0;
-    let total = done.load(Ordering::Relaxed).max(1);
+    let (user1, system1) = target.cpu_times();
+    let total = done.load(Ordering::Relaxed).max(1) as f64;
     Ok(HandshakeSample {
         sessions_per_s: in_window as f64 / elapsed.as_secs_f64(),
-        cpu_us_per_session: cpu * 1e6 / total as f64,
+        cpu_us_per_session: (user1 - user0 + system1 - system0) * 1e6 / total,
+        system_us_per_session: (system1 - system0) * 1e6 / total,
     })
 }
 
@@ -209,14 +218,7 @@ pub async fn relay(
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let base = Instant::now();
-    let mut clients = Vec::new();
-    for i in 0..plan.sessions {
-        let account = 920_000 + i as u64;
-        clients.push((
-            account,
-            SimClient::login(target.addr, &target.client(account, false)).await?,
-        ));
-    }
+    let clients = login_many(target, 920_000, plan.sessions).await?;
     let period = plan
         .rate
         .map(|r| Duration::from_secs_f64(plan.sessions as f64 / r));
@@ -330,6 +332,20 @@ pub fn quantile(sorted: &[u32], q: f64) -> f64 {
 
 /// Logs in `count` sessions through `target` and keeps them open; returns them.
 pub async fn open_idle(target: &Target, count: usize) -> anyhow::Result<Vec<SimClient>> {
+    Ok(login_many(target, 1_000_000, count)
+        .await?
+        .into_iter()
+        .map(|(_, client)| client)
+        .collect())
+}
+
+/// Logs in accounts `first..first + count` (XX), 32 at a time; returns each with its
+/// account, in no particular order.
+async fn login_many(
+    target: &Target,
+    first: u64,
+    count: usize,
+) -> anyhow::Result<Vec<(u64, SimClient)>> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..32 {
@@ -341,8 +357,9 @@ pub async fn open_idle(target: &Target, count: usize) -> anyhow::Result<Vec<SimC
                 if i >= count as u64 {
                     return Ok::<_, anyhow::Error>(mine);
                 }
-                let options = target.client(1_000_000 + i, false);
-                mine.push(SimClient::login(target.addr, &options).await?);
+                let account = first + i;
+                let options = target.client(account, false);
+                mine.push((account, SimClient::login(target.addr, &options).await?));
             }
         }));
     }
