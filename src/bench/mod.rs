@@ -724,6 +724,8 @@ fn scale_section(
     for &sessions in counts {
         let mut handshake = Vec::new();
         let mut relay = Vec::new();
+        let mut system = Vec::new();
+        let mut rate = Vec::new();
         for _ in 0..*reps {
             let middle = Peers::start_proxy(server)?;
             let target = Peers::proxy_target(&middle)?;
@@ -748,6 +750,8 @@ fn scale_section(
                 shape,
             ))?;
             relay.push(r.cpu_s_per_million);
+            system.push(r.system_s_per_million);
+            rate.push(r.stanzas_per_s);
             drop(middle);
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -762,9 +766,18 @@ fn scale_section(
             "proxy",
             r,
         );
+        let (k, n) = (Stat::of(&system), Stat::of(&rate));
+        table.add(
+            &format!("scale {sessions}: ... of which system"),
+            "proxy",
+            k,
+        );
+        table.add(&format!("scale {sessions}: stanzas/s"), "proxy", n);
         section[sessions.to_string()] = json!({
             "handshake_cpu_us_per_session": h.json(),
             "relay_cpu_s_per_million": r.json(),
+            "relay_system_cpu_s_per_million": k.json(),
+            "relay_stanzas_per_s": n.json(),
         });
         figures.push((sessions, h.median, r.median));
     }
