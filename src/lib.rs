@@ -28,7 +28,9 @@
 //! - [`demo`]: the whole deployment on loopback, for `interop-proxy demo` and tests.
 //! - [`bench`]: `interop-proxy bench`, the proxy against a direct connection and a
 //!   plain TCP relay.
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `noise::x25519` calls AWS-LC's X25519 directly, for a measured
+// 27 % per DH; it is the one module that allows it.
+#![deny(unsafe_code)]
 
 pub mod admin;
 pub mod app;

@@ -1,11 +1,14 @@
 //! The primitives' own speed on one core, through snow's resolvers (the ones the proxy's
-//! `noise::symmetric::Backend` chooses between): X25519 key generations and DH
-//! operations per second, AES-256-GCM bytes per second.
+//! `noise::symmetric::Backend` chooses between) and AWS-LC's X25519: key generations
+//! and DH operations per second, AES-256-GCM bytes per second.
 
 use std::time::{Duration, Instant};
 
+use rand::RngCore;
 use snow::params::{CipherChoice, DHChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver, RingResolver};
+
+use crate::noise::x25519;
 
 /// One resolver's figures; `None` where the resolver lacks the primitive.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +32,27 @@ pub fn measure(each: Duration) -> Vec<Speeds> {
     vec![
         speeds("snow-default (RustCrypto)", &DefaultResolver, each),
         speeds("ring", &RingResolver, each),
+        aws_lc_x25519(each),
     ]
+}
+
+/// AWS-LC's X25519, which the proxy's handshakes use (`noise::x25519`); it is not a
+/// snow resolver, so it is measured through the proxy's own calls.
+fn aws_lc_x25519(each: Duration) -> Speeds {
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let remote = x25519::public_key(&[0x42; 32]);
+    Speeds {
+        resolver: "aws-lc",
+        x25519_keygen_per_s: Some(rate(each, || {
+            secret[0] = secret[0].wrapping_add(1);
+            std::hint::black_box(x25519::public_key(&secret));
+        })),
+        x25519_dh_per_s: Some(rate(each, || {
+            std::hint::black_box(x25519::dh(&secret, &remote));
+        })),
+        ..Speeds::default()
+    }
 }
 
 fn speeds(name: &'static str, resolver: &dyn CryptoResolver, each: Duration) -> Speeds {

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use base64::Engine;
-use curve25519_dalek::MontgomeryPoint;
 use rand::RngCore;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -95,7 +94,7 @@ pub struct Keypair {
 impl Keypair {
     /// Derives the public key from a private key.
     pub fn from_secret(secret: SecretKey) -> Self {
-        let public = MontgomeryPoint::mul_base_clamped(*secret.expose()).to_bytes();
+        let public = super::x25519::public_key(secret.expose());
         Self { secret, public }
     }
 

@@ -5,6 +5,7 @@ pub mod handshake;
 pub mod keys;
 pub mod symmetric;
 pub mod transport;
+pub mod x25519;
 pub mod xeddsa;
 
 pub use handshake::{Dialect, Initiator, NoiseError, Pattern, Responder};

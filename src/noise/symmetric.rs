@@ -4,7 +4,6 @@
 //! fallback modifier, so the state machine lives here while every primitive (SHA-256,
 //! HKDF, AES-256-GCM, X25519) comes from a snow resolver.
 
-use curve25519_dalek::MontgomeryPoint;
 use snow::params::{CipherChoice, HashChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver, FallbackResolver, RingResolver};
 use snow::types::{Cipher, Hash};
@@ -12,6 +11,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::handshake::NoiseError;
 use super::keys::Keypair;
+use super::x25519;
 
 /// Length of hashes, chaining keys, cipher keys and X25519 values.
 pub(crate) const LEN: usize = 32;
@@ -24,11 +24,11 @@ pub(crate) const TAG_LEN: usize = 16;
 /// transport hot path without touching the handshake code.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// ring's SHA-256 and AES-GCM (snow's ring resolver has no X25519, so that one
-    /// still comes from snow's default resolver).
+    /// ring's SHA-256 and AES-GCM, and aws-lc-rs's X25519 (snow's ring resolver has
+    /// none, and ring's own takes only ephemeral keys).
     #[default]
     Ring,
-    /// snow's default resolver (RustCrypto) for everything.
+    /// snow's default resolver (RustCrypto, curve25519-dalek) for everything.
     Snow,
 }
 
@@ -58,11 +58,9 @@ impl Backend {
 
     /// X25519 of a local key pair with a remote public key.
     ///
-    /// This is the function snow's default resolver runs (curve25519-dalek's
-    /// `mul_clamped`), called directly: snow's `Dh::set` recomputes the public key on
-    /// every call, and wiping its copy of the private key afterwards costs a second such
-    /// multiplication, which together made up a third of a handshake's CPU. The same for
-    /// both backends, since ring has no X25519.
+    /// Called directly rather than through snow's `Dh`: its `set` recomputes the public
+    /// key on every call, and wiping its copy of the private key afterwards costs a
+    /// second such multiplication, which together made up a third of a handshake's CPU.
     ///
     /// An all-zero result means the peer sent a low-order point, which would make every
     /// later key independent of our secret; Noise permits rejecting it, and we do.
@@ -71,12 +69,11 @@ impl Backend {
         local: &Keypair,
         remote: &[u8; LEN],
     ) -> Result<Zeroizing<[u8; LEN]>, NoiseError> {
-        let shared = MontgomeryPoint(*remote).mul_clamped(*local.secret.expose());
-        let out = Zeroizing::new(shared.to_bytes());
-        if out.iter().all(|&b| b == 0) {
-            return Err(NoiseError::Dh);
-        }
-        Ok(out)
+        let shared = match self {
+            Backend::Ring => x25519::dh(local.secret.expose(), remote),
+            Backend::Snow => x25519::dalek_dh(local.secret.expose(), remote),
+        };
+        shared.ok_or(NoiseError::Dh)
     }
 }
 
