@@ -18,8 +18,9 @@
 //!   middle's CPU per million of them; echo round-trip latency at the fixed rate;
 //! - `idle`: thousands of logged-in idle sessions: the middle's RSS per session;
 //! - `scale`: CPU per login with 100 and with 9,000 sessions held open, and CPU per
-//!   stanza with 100 and with 9,000 sessions all relaying: per-unit cost must not grow
-//!   with the number of sessions;
+//!   stanza with 100 and with 9,000 sessions all relaying at the fixed offered rate (the
+//!   plain relay alongside as the control): per-unit cost must not grow with the number
+//!   of sessions;
 //! - `slow`: a healthy client's login latency through the proxy, alone and while 1,000
 //!   slow attackers (a valid intro header, then one byte a second) hold sessions in the
 //!   handshake stage.
@@ -709,8 +710,8 @@ fn idle_section(
 
 /// Whether per-unit costs stay flat as sessions grow: on a fresh proxy per count, the CPU
 /// per login while that many sessions are held open, then the CPU per stanza with that
-/// many sessions all messaging (the same window each, so each session's traffic has the
-/// same shape at every count).
+/// many sessions all messaging at the fixed offered rate (the same stanzas per second at
+/// every count), and the same for a plain relay as the control.
 fn scale_section(
     runtime: &tokio::runtime::Runtime,
     server: &child::Child,
@@ -721,10 +722,17 @@ fn scale_section(
     let (counts, reps) = &plan.scale;
     let mut section = json!({});
     let mut figures = Vec::new();
+    // The offered rate of the latency workload, spread over every session: the same
+    // stanzas per second at every count, so only the number of sessions differs.
+    let relay_plan = |sessions| RelayPlan {
+        sessions,
+        window: 2,
+        ..plan.latency
+    };
     for &sessions in counts {
         let mut handshake = Vec::new();
         let mut relay = Vec::new();
-        let mut system = Vec::new();
+        let mut plain = Vec::new();
         let mut rate = Vec::new();
         for _ in 0..*reps {
             let middle = Peers::start_proxy(server)?;
@@ -740,52 +748,47 @@ fn scale_section(
             runtime.block_on(async { drop(held) });
             // Let the proxy and the server see the closes before the next logins.
             std::thread::sleep(Duration::from_millis(1000));
-            let r = runtime.block_on(workload::relay(
-                &target,
-                RelayPlan {
-                    sessions,
-                    window: 2,
-                    ..plan.relay
-                },
-                shape,
-            ))?;
+            let r = runtime.block_on(workload::relay(&target, relay_plan(sessions), shape))?;
             relay.push(r.cpu_s_per_million);
-            system.push(r.system_s_per_million);
             rate.push(r.stanzas_per_s);
             drop(middle);
             std::thread::sleep(Duration::from_millis(500));
+            // The control: a plain relay under the same load, to tell the proxy's own
+            // growth from the machine's.
+            let middle = Peers::start_relay(server)?;
+            let target = Peers::relay_target(server, &middle)?;
+            let r = runtime.block_on(workload::relay(&target, relay_plan(sessions), shape))?;
+            plain.push(r.cpu_s_per_million);
+            drop(middle);
+            std::thread::sleep(Duration::from_millis(500));
         }
-        let (h, r) = (Stat::of(&handshake), Stat::of(&relay));
+        let (h, r, p) = (Stat::of(&handshake), Stat::of(&relay), Stat::of(&plain));
         table.add(
-            &format!("scale {sessions}: proxy CPU us/login, sessions held"),
+            &format!("scale {sessions}: CPU us/login, sessions held"),
             "proxy",
             h,
         );
+        table.add(&format!("scale {sessions}: CPU s/1M stanzas"), "proxy", r);
+        table.add(&format!("scale {sessions}: CPU s/1M stanzas"), "relay", p);
         table.add(
-            &format!("scale {sessions}: proxy CPU s/1M stanzas, all relaying"),
+            &format!("scale {sessions}: stanzas/s"),
             "proxy",
-            r,
+            Stat::of(&rate),
         );
-        let (k, n) = (Stat::of(&system), Stat::of(&rate));
-        table.add(
-            &format!("scale {sessions}: ... of which system"),
-            "proxy",
-            k,
-        );
-        table.add(&format!("scale {sessions}: stanzas/s"), "proxy", n);
         section[sessions.to_string()] = json!({
             "handshake_cpu_us_per_session": h.json(),
             "relay_cpu_s_per_million": r.json(),
-            "relay_system_cpu_s_per_million": k.json(),
-            "relay_stanzas_per_s": n.json(),
+            "plain_relay_cpu_s_per_million": p.json(),
+            "relay_stanzas_per_s": Stat::of(&rate).json(),
         });
-        figures.push((sessions, h.median, r.median));
+        figures.push((sessions, h.median, r.median, p.median));
     }
     if let (Some(low), Some(high)) = (figures.first(), figures.last()) {
         section["sessions_low"] = json!(low.0);
         section["sessions_high"] = json!(high.0);
         section["handshake_cpu_ratio_high_to_low"] = num(high.1 / low.1);
         section["relay_cpu_ratio_high_to_low"] = num(high.2 / low.2);
+        section["plain_relay_cpu_ratio_high_to_low"] = num(high.3 / low.3);
     }
     Ok(section)
 }
@@ -994,6 +997,11 @@ fn print_ratios(out: &BTreeMap<String, Value>) {
             "scale: relay CPU per stanza, 9000 sessions / 100",
             get("scale", "relay_cpu_ratio_high_to_low"),
             "0.8 - 1.2",
+        ),
+        (
+            "scale: plain relay CPU per stanza, 9000 / 100",
+            get("scale", "plain_relay_cpu_ratio_high_to_low"),
+            "",
         ),
         (
             "slow: added login p50 / baseline login p50",

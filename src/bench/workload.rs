@@ -123,8 +123,6 @@ pub struct RelaySample {
     pub cpu_s_per_million: f64,
     /// Middle process CPU use, in cores.
     pub cores: f64,
-    /// The part of `cpu_s_per_million` the kernel ran.
-    pub system_s_per_million: f64,
     /// Echo round-trip latencies in the window, µs, sorted.
     pub latencies_us: Vec<u32>,
 }
@@ -275,19 +273,17 @@ pub async fn relay(
     }
 
     tokio::time::sleep(plan.warmup).await;
-    let (relayed0, echoed0, cpu0, system0) = (
+    let (relayed0, echoed0, cpu0) = (
         counters.relayed(),
         counters.echoed.load(Ordering::Relaxed),
         target.cpu(),
-        target.cpu_times().1,
     );
     let t0 = base.elapsed();
     tokio::time::sleep(plan.duration).await;
-    let (relayed1, echoed1, cpu1, system1) = (
+    let (relayed1, echoed1, cpu1) = (
         counters.relayed(),
         counters.echoed.load(Ordering::Relaxed),
         target.cpu(),
-        target.cpu_times().1,
     );
     let t1 = base.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -321,7 +317,6 @@ pub async fn relay(
         echoes_per_s: (echoed1 - echoed0) as f64 / secs,
         cpu_s_per_million: cpu * 1e6 / relayed,
         cores: cpu / secs,
-        system_s_per_million: (system1 - system0) * 1e6 / relayed,
         latencies_us: latencies,
     })
 }
