@@ -24,7 +24,7 @@ pub(crate) const TAG_LEN: usize = 16;
 /// transport hot path without touching the handshake code.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// ring's SHA-256 and AES-GCM, and aws-lc-rs's X25519 (snow's ring resolver has
+    /// ring's SHA-256 and AES-GCM, and AWS-LC's X25519 (snow's ring resolver has
     /// none, and ring's own takes only ephemeral keys).
     #[default]
     Ring,

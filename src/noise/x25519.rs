@@ -47,11 +47,7 @@ mod tests {
     use super::*;
 
     fn hex32(s: &str) -> [u8; 32] {
-        let v: Vec<u8> = (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect();
-        v.try_into().unwrap()
+        hex::decode(s).unwrap().try_into().unwrap()
     }
 
     /// RFC 7748 §6.1.
