@@ -11,8 +11,8 @@
 //! crate's only `unsafe` code; each call passes fixed-size arrays the functions read
 //! or write exactly 32 bytes of.
 //!
-//! curve25519-dalek remains as [`dalek_dh`]: snow's own choice, used by the
-//! `Backend::Snow` cross-check and the benchmarks.
+//! curve25519-dalek remains as [`dalek_dh`]: snow's own choice, behind `Backend::Snow`,
+//! whose handshake tests cross-check this module's results.
 #![allow(unsafe_code)]
 
 use curve25519_dalek::MontgomeryPoint;
