@@ -40,7 +40,7 @@ impl App {
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let shared =
             Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = crate::proxy::bind_listener(config.listen)?;
         let admin_listener = TcpListener::bind(config.admin.listen).await?;
         Ok(Self {
             listener,

@@ -332,7 +332,7 @@ impl Initiator {
         if self.p.step != Step::Start {
             return Err(NoiseError::WrongState("client hello already sent"));
         }
-        let e = self.p.e.get_or_insert_with(Keypair::generate).clone();
+        let e = self.p.e.get_or_insert_with(Keypair::ephemeral).clone();
         let hello = match self.pinned {
             None => {
                 let mut sym = SymmetricState::new(self.p.backend, XX_NAME, &self.p.prologue)?;
@@ -562,7 +562,7 @@ impl Responder {
             .p
             .re
             .ok_or(NoiseError::WrongState("no remote ephemeral"))?;
-        let e = self.p.e.get_or_insert_with(Keypair::generate).clone();
+        let e = self.p.e.get_or_insert_with(Keypair::ephemeral).clone();
         let backend = self.p.backend;
         let ee = backend.dh(&e, &re)?;
 

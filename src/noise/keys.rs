@@ -103,6 +103,16 @@ impl Keypair {
         Self::from_secret(SecretKey::generate())
     }
 
+    /// A handshake's ephemeral key pair. Drawn from the thread's CSPRNG (ChaCha12, seeded
+    /// and periodically reseeded from the OS) rather than the OS directly: every session
+    /// draws two, and a `getrandom` system call for each is a measurable share of a
+    /// login's cost.
+    pub fn ephemeral() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        Self::from_secret(SecretKey::from_bytes(bytes))
+    }
+
     /// Reads the private key file and derives the public key.
     pub fn read_file(path: &Path) -> Result<Self, KeyFileError> {
         SecretKey::read_file(path).map(Self::from_secret)

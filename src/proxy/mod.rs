@@ -137,6 +137,22 @@ pub async fn serve(
     sessions
 }
 
+/// Binds the client listener with TCP_NODELAY set, so that each accepted socket starts
+/// with it (Linux inherits it) instead of paying a `setsockopt` per session: stanzas are
+/// small and latency-bound, and Nagle would hold them back.
+pub fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Runs one session to its end and records how it ended.
 pub async fn run_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, drain: Drain) {
     let id = next_session_id();
@@ -144,6 +160,8 @@ pub async fn run_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAdd
     async move {
         let _active = metrics::ActiveSession::new();
         let started = std::time::Instant::now();
+        // Linux copies TCP_NODELAY from the listener to each accepted socket.
+        #[cfg(not(target_os = "linux"))]
         let _ = stream.set_nodelay(true);
         let outcome = relay::run(&shared, stream, peer, &drain).await;
         metrics::session_closed(outcome.reason);
@@ -165,4 +183,20 @@ fn next_session_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-session `setsockopt` is skipped on the promise that accepted sockets
+    /// inherit TCP_NODELAY from the listener.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_sockets_start_with_nodelay() {
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        assert!(accepted.unwrap().0.nodelay().unwrap());
+    }
 }

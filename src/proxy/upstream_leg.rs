@@ -69,15 +69,21 @@ pub async fn handshake(
     payload: &ClientPayloadView,
     max_frame: usize,
 ) -> Result<UpstreamLeg, SessionError> {
-    let server_addr = stream
-        .peer_addr()
-        .map_err(|e| SessionError::UpstreamUnreachable(e.to_string()))?;
+    let server_addr = if settings.proxy_protocol {
+        Some(
+            stream
+                .peer_addr()
+                .map_err(|e| SessionError::UpstreamUnreachable(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     let (read, write) = stream.into_split();
     let mut reader = FrameReader::new(read, max_frame);
     let mut writer = FrameWriter::new(write);
 
     let mut head = Vec::new();
-    if settings.proxy_protocol {
+    if let Some(server_addr) = server_addr {
         head.extend(proxy_protocol::encode_header(client_addr, server_addr));
     }
     let upstream_preamble = Preamble {
