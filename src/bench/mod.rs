@@ -626,9 +626,20 @@ fn latency_section(
     }
     section["targets"] = per;
     for (q, (name, _)) in qs.iter().enumerate() {
-        let m = |i: usize| Stat::of(&lat[i][q]).median;
-        let added_proxy = m(2) - m(0);
-        let added_plain = m(1) - m(0);
+        // What a middle adds is taken within each repetition, against the direct run
+        // measured just before it, and the median taken over repetitions: the machine's
+        // slow drifts then cancel, where a difference of separate medians can pair a
+        // quiet direct run with a noisy relayed one (and even come out negative).
+        let added = |i: usize| {
+            let diffs: Vec<f64> = lat[i][q]
+                .iter()
+                .zip(&lat[0][q])
+                .map(|(x, d)| x - d)
+                .collect();
+            Stat::of(&diffs).median
+        };
+        let added_proxy = added(2);
+        let added_plain = added(1);
         let key = name.replace('.', "");
         section[format!("{key}_added_us_proxy")] = num(added_proxy);
         section[format!("{key}_added_us_plain")] = num(added_plain);
