@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// A reduced run of every workload (including 9,000 idle sessions), under 3 minutes.
     #[arg(long)]
     pub quick: bool,
+    /// Every workload once at a token size, in seconds, to check that the harness works
+    /// (as criterion's `--test`); the figures mean nothing.
+    #[arg(long, conflicts_with = "quick")]
+    pub test: bool,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -86,6 +90,9 @@ struct Plan {
 
 impl Plan {
     fn new(args: &BenchArgs) -> Self {
+        if args.test {
+            return Self::token(args);
+        }
         let runs = args.runs.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
         let (secs, sessions) = if args.quick { (2.0, 16) } else { (5.0, 64) };
         let relay = RelayPlan {
@@ -115,6 +122,34 @@ impl Plan {
             scale: (vec![100, 9000], if args.quick { 1 } else { runs.min(3) }),
             slow_attackers: 1000,
             slow_logins: if args.quick { 100 } else { 200 },
+        }
+    }
+}
+
+impl Plan {
+    /// `--test`: each workload runs once, just long enough to produce every figure.
+    fn token(args: &BenchArgs) -> Self {
+        let relay = RelayPlan {
+            sessions: 4,
+            window: 4,
+            rate: None,
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(300),
+        };
+        Self {
+            runs: 1,
+            primitive_time: Duration::from_millis(20),
+            handshake_concurrency: 2,
+            handshake_time: Duration::from_millis(300),
+            relay,
+            latency: RelayPlan {
+                rate: Some(args.rate.min(1_000.0)),
+                ..relay
+            },
+            idle: vec![(50, 1)],
+            scale: (vec![10, 50], 1),
+            slow_attackers: 20,
+            slow_logins: 10,
         }
     }
 }
@@ -289,6 +324,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "setup".into(),
         json!({
             "quick": args.quick,
+            "test": args.test,
             "runs": plan.runs,
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "nofile_limit": nofile,
@@ -301,7 +337,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     println!(
         "interop-proxy bench{}: {} runs per figure, medians with min and max",
-        if args.quick { " --quick" } else { "" },
+        if args.test {
+            " --test (token sizes: the figures mean nothing)"
+        } else if args.quick {
+            " --quick"
+        } else {
+            ""
+        },
         plan.runs
     );
 
