@@ -1042,17 +1042,17 @@ fn print_ratios(out: &BTreeMap<String, Value>) {
             "",
         ),
         (
-            "scale: handshake CPU, 9000 sessions / 100",
+            "scale: handshake CPU, most sessions / fewest",
             get("scale", "handshake_cpu_ratio_high_to_low"),
             "0.8 - 1.2",
         ),
         (
-            "scale: relay CPU per stanza, 9000 sessions / 100",
+            "scale: relay CPU per stanza, most sessions / fewest",
             get("scale", "relay_cpu_ratio_high_to_low"),
             "0.8 - 1.2",
         ),
         (
-            "scale: plain relay CPU per stanza, 9000 / 100",
+            "scale: plain relay CPU/stanza, most / fewest",
             get("scale", "plain_relay_cpu_ratio_high_to_low"),
             "",
         ),
