@@ -41,6 +41,12 @@ pub(super) fn parse(body: &Bytes, limits: &Limits) -> Result<Parsed, StanzaError
     // quick-xml skips a BOM without counting it in its position; offsets here are taken
     // relative to the whole body, so account for it once.
     let bom = if body.starts_with(BOM) { BOM.len() } else { 0 };
+    // quick-xml would skip a second one as well, again without counting it, and every
+    // offset after it would be off by three. It is not a BOM but a U+FEFF character
+    // before the root, which XML does not allow there.
+    if body[bom..].starts_with(BOM) {
+        return Err(malformed("text outside the root element"));
+    }
     let mut reader = Reader::from_reader(&body[bom..]);
     {
         let c = reader.config_mut();
@@ -476,6 +482,23 @@ mod tests {
         let parsed = p("\u{FEFF}<ack/> ").unwrap();
         assert_eq!(&parsed.prolog[..], "\u{FEFF}".as_bytes());
         assert_eq!(&parsed.epilog[..], b" ");
+    }
+
+    /// Found by the stanza fuzz target: a second U+FEFF was skipped as if it were a BOM,
+    /// the epilog then began inside a character, and a re-serialized stanza was not UTF-8.
+    #[test]
+    fn second_bom_is_text_outside_the_root() {
+        assert_eq!(code("\u{FEFF}\u{FEFF}<ack/>"), 400);
+        assert_eq!(code("\u{FEFF}\u{FEFF} <e\u{FEFF}\u{FEFF}/>"), 400);
+        // Elsewhere U+FEFF is an ordinary character.
+        let parsed = p("\u{FEFF} <e\u{FEFF}/>\u{FEFF}");
+        assert!(
+            matches!(parsed, Err(ref e) if e.code() == 400),
+            "{parsed:?}"
+        );
+        let parsed = p("\u{FEFF}<e\u{FEFF}>\u{FEFF}</e\u{FEFF}>").unwrap();
+        assert_eq!(parsed.epilog.len(), 0);
+        assert_eq!(parsed.root.name(), "e\u{FEFF}");
     }
 
     #[test]
