@@ -108,9 +108,9 @@ impl Keypair {
     /// draws two, and a `getrandom` system call for each is a measurable share of a
     /// login's cost.
     pub fn ephemeral() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        Self::from_secret(SecretKey::from_bytes(bytes))
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::thread_rng().fill_bytes(&mut *bytes);
+        Self::from_secret(SecretKey::from_bytes(*bytes))
     }
 
     /// Reads the private key file and derives the public key.
