@@ -38,16 +38,12 @@ fn is_ws(b: u8) -> bool {
 pub(super) fn parse(body: &Bytes, limits: &Limits) -> Result<Parsed, StanzaError> {
     check_chars(body)?;
 
-    // quick-xml skips a BOM without counting it in its position; offsets here are taken
-    // relative to the whole body, so account for it once.
+    // quick-xml skips a leading BOM without counting it in its position; offsets here
+    // are taken relative to the whole body, so account for it once. The body goes to
+    // quick-xml whole: skipping the BOM here as well would let it skip a second U+FEFF,
+    // which is text before the root, and every later offset would be off by three.
     let bom = if body.starts_with(BOM) { BOM.len() } else { 0 };
-    // quick-xml would skip a second one as well, again without counting it, and every
-    // offset after it would be off by three. It is not a BOM but a U+FEFF character
-    // before the root, which XML does not allow there.
-    if body[bom..].starts_with(BOM) {
-        return Err(malformed("text outside the root element"));
-    }
-    let mut reader = Reader::from_reader(&body[bom..]);
+    let mut reader = Reader::from_reader(&body[..]);
     {
         let c = reader.config_mut();
         c.check_comments = true;
