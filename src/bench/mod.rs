@@ -124,9 +124,7 @@ impl Plan {
             slow_logins: if args.quick { 100 } else { 200 },
         }
     }
-}
 
-impl Plan {
     /// `--test`: each workload runs once, just long enough to produce every figure.
     fn token(args: &BenchArgs) -> Self {
         let relay = RelayPlan {
