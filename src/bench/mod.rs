@@ -813,7 +813,12 @@ fn scale_section(
             drop(middle);
             std::thread::sleep(Duration::from_millis(500));
         }
-        let (h, r, p) = (Stat::of(&handshake), Stat::of(&relay), Stat::of(&plain));
+        let (h, r, p, rate) = (
+            Stat::of(&handshake),
+            Stat::of(&relay),
+            Stat::of(&plain),
+            Stat::of(&rate),
+        );
         table.add(
             &format!("scale {sessions}: CPU us/login, sessions held"),
             "proxy",
@@ -821,16 +826,12 @@ fn scale_section(
         );
         table.add(&format!("scale {sessions}: CPU s/1M stanzas"), "proxy", r);
         table.add(&format!("scale {sessions}: CPU s/1M stanzas"), "relay", p);
-        table.add(
-            &format!("scale {sessions}: stanzas/s"),
-            "proxy",
-            Stat::of(&rate),
-        );
+        table.add(&format!("scale {sessions}: stanzas/s"), "proxy", rate);
         section[sessions.to_string()] = json!({
             "handshake_cpu_us_per_session": h.json(),
             "relay_cpu_s_per_million": r.json(),
             "plain_relay_cpu_s_per_million": p.json(),
-            "relay_stanzas_per_s": Stat::of(&rate).json(),
+            "relay_stanzas_per_s": rate.json(),
         });
         figures.push((sessions, h.median, r.median, p.median));
     }

@@ -235,20 +235,18 @@ fn start_element(
         while i < n && is_name_byte(rest[i]) {
             i += 1;
         }
-        if i < n && !is_ws(rest[i]) && rest[i] != b'=' {
-            // Not a name character: take the rest of the would-be name for the message.
-            while i < n && !is_ws(rest[i]) && rest[i] != b'=' {
-                i += 1;
-            }
-            return Err(malformed(format!(
-                "invalid attribute name {:?}",
-                String::from_utf8_lossy(&rest[name_start..i])
-            )));
+        let name_bytes_end = i;
+        // Whatever follows up to whitespace or `=` still belongs to the would-be name,
+        // which `check_name` then refuses whole.
+        while i < n && !is_ws(rest[i]) && rest[i] != b'=' {
+            i += 1;
         }
         let attr_name = &rest[name_start..i];
-        match attr_name.first() {
-            Some(&b) if NAME_BYTES[b as usize] & 1 != 0 => {}
-            _ => check_name(attr_name, "attribute")?,
+        let starts_name = attr_name
+            .first()
+            .is_some_and(|&b| NAME_BYTES[b as usize] & 1 != 0);
+        if i != name_bytes_end || !starts_name {
+            check_name(attr_name, "attribute")?;
         }
         while i < n && is_ws(rest[i]) {
             i += 1;
