@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 let s = codec.decode(black_box(message.clone())).unwrap();
-                codec.encode(&s, &mut out);
+                codec.encode(&s, &mut out).unwrap();
                 black_box(&out);
             })
         },
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let s = codec.decode(black_box(presence.clone())).unwrap();
-            codec.encode(&s, &mut out);
+            codec.encode(&s, &mut out).unwrap();
             black_box(&out);
         })
     });
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
             let root = s.root_mut();
             root.set_attr("x-interop", "provider.example");
             root.push_child(Element::new("interop").with_attr("origin", "third-party"));
-            codec.encode(&s, &mut out);
+            codec.encode(&s, &mut out).unwrap();
             black_box(&out);
         })
     });

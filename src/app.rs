@@ -14,7 +14,7 @@ use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
 use crate::noise::{Keypair, SecretKey};
-use crate::proxy::{self, drain, SessionLimits, Shared, UpstreamSettings};
+use crate::proxy::{self, drain, SessionLimits, Shared, StanzaSettings, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
 use crate::transport::WireVersion;
 
@@ -181,11 +181,14 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             handshake_timeout: config.limits.handshake_timeout,
             idle_timeout: config.limits.idle_timeout,
         },
-        codec: Shared::xml_codec(StanzaLimits {
-            max_stanza_bytes: config.limits.max_stanza_bytes,
-            max_depth: config.limits.max_depth,
-            ..StanzaLimits::default()
-        }),
+        stanzas: StanzaSettings {
+            encoding: config.stanza.encoding,
+            limits: StanzaLimits {
+                max_stanza_bytes: config.limits.max_stanza_bytes,
+                max_depth: config.limits.max_depth,
+                ..StanzaLimits::default()
+            },
+        },
         auth,
         caps,
     })

@@ -12,10 +12,11 @@ use base64::Engine;
 use rand::{Rng, RngCore};
 
 use crate::app::App;
-use crate::config::{AuthMode, Config};
+use crate::config::{AuthMode, Config, Version};
 use crate::noise::{Keypair, SecretKey};
 use crate::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
-use crate::stanza::Opaque;
+use crate::stanza::{Encoding, Kind, Opaque};
+use crate::transport::WireVersion;
 
 /// The example capability file shipped in `config/`.
 const EXAMPLE_CAPABILITIES: &str = include_str!("../config/capabilities.toml");
@@ -35,6 +36,10 @@ pub struct Summary {
     pub payload_bytes: u64,
     /// Wall time of the exchange.
     pub elapsed: Duration,
+    /// What the stanzas were encoded as.
+    pub encoding: Encoding,
+    /// Sessions whose client sent version 6.2 (dictionary 2); the others sent 6.3.
+    pub sessions_dictionary_2: usize,
 }
 
 /// A whole deployment on loopback: reference server, proxy, keys.
@@ -55,6 +60,8 @@ pub struct Deployment {
     pub task: tokio::task::JoinHandle<()>,
     /// Key files live here until the deployment is dropped.
     pub dir: tempfile::TempDir,
+    /// What the proxy, the server and [`Deployment::client`]s speak.
+    pub encoding: Encoding,
 }
 
 impl Deployment {
@@ -72,6 +79,7 @@ impl Deployment {
         let (mut config, provider, proxy_key) =
             loopback_config(dir.path(), &server.addr().to_string(), whatsapp.root.public)?;
         tune(&mut config, &server);
+        server.set_encoding(config.stanza.encoding);
 
         let app = App::bind(&config).await?;
         let proxy_addr = app.proxy_addr();
@@ -89,6 +97,7 @@ impl Deployment {
             stop,
             task,
             dir,
+            encoding: config.stanza.encoding,
         })
     }
 
@@ -96,6 +105,7 @@ impl Deployment {
     pub fn client(&self, account: u64) -> ClientOptions {
         let mut options = ClientOptions::new(account);
         options.root_key = Some(self.provider.root.public);
+        options.encoding = self.encoding;
         options
     }
 }
@@ -140,13 +150,28 @@ pub fn loopback_config(
     Ok((config, provider, proxy_key))
 }
 
-/// Runs the demo: `clients` sessions exchanging messages for `duration`.
-pub async fn run(clients: usize, duration: Duration) -> anyhow::Result<Summary> {
-    let deployment = Deployment::start(|_, _| {}).await?;
+/// Runs the demo: `clients` sessions exchanging messages for `duration`, in
+/// `encoding`. In binary, clients alternate between versions 6.3 and 6.2, so both token
+/// dictionaries are in use at once.
+pub async fn run(
+    clients: usize,
+    duration: Duration,
+    encoding: Encoding,
+) -> anyhow::Result<Summary> {
+    let deployment = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
+        c.client.versions = vec![Version::new(6, 3), Version::new(6, 2)];
+    })
+    .await?;
     let clients = clients.max(2);
+    let mut summary_v2 = 0;
     let mut logged_in = Vec::new();
     for i in 0..clients {
         let mut options = deployment.client(1000 + i as u64);
+        if i % 4 >= 2 {
+            options.version = WireVersion { major: 6, minor: 2 };
+            summary_v2 += 1;
+        }
         // Half the clients pin the proxy's key and use IK; the rest use XX.
         if i % 2 == 1 {
             options.server_key = Some(deployment.proxy_static);
@@ -158,10 +183,12 @@ pub async fn run(clients: usize, duration: Duration) -> anyhow::Result<Summary> 
     let mut tasks = Vec::new();
     for (i, client) in logged_in.into_iter().enumerate() {
         let to = 1000 + ((i + 1) % clients) as u64;
-        tasks.push(tokio::spawn(exchange(client, i, to, duration)));
+        tasks.push(tokio::spawn(exchange(client, i, to, duration, encoding)));
     }
     let mut summary = Summary {
         sessions: clients,
+        encoding,
+        sessions_dictionary_2: summary_v2,
         ..Summary::default()
     };
     let mut expected: HashMap<String, Opaque> = HashMap::new();
@@ -193,13 +220,14 @@ async fn exchange(
     index: usize,
     to: u64,
     duration: Duration,
+    encoding: Encoding,
 ) -> anyhow::Result<(HashMap<String, Opaque>, Vec<(String, Opaque)>, u64)> {
     let (mut tx, mut rx) = client.into_split();
     let receiver = tokio::spawn(async move {
         let mut got = Vec::new();
         while let Ok(Some(stanza)) = rx.recv().await {
-            let root = stanza.root();
-            if root.name() != "message" {
+            let root = stanza.node();
+            if stanza.kind() != Kind::Message {
                 continue;
             }
             let id = root.attr("id").unwrap_or_default().into_owned();
@@ -217,10 +245,16 @@ async fn exchange(
         let size = rand::thread_rng().gen_range(0..=4096);
         let mut raw = vec![0u8; size];
         rand::thread_rng().fill_bytes(&mut raw);
-        let text = base64::engine::general_purpose::STANDARD.encode(&raw);
-        bytes += text.len() as u64;
+        // XML carries the ciphertext as base64 text, binary as raw bytes.
+        let payload = match encoding {
+            Encoding::Xml => base64::engine::general_purpose::STANDARD
+                .encode(&raw)
+                .into_bytes(),
+            Encoding::Binary => raw,
+        };
+        bytes += payload.len() as u64;
         let id = format!("{index}-{n}");
-        let payload = Opaque::from_bytes(text.into_bytes());
+        let payload = Opaque::from_bytes(payload);
         tx.send(&sim::message(to, &id, payload.clone())).await?;
         sent.insert(id, payload);
         n += 1;

@@ -63,6 +63,9 @@ enum Command {
         /// How long they exchange messages.
         #[arg(long, default_value = "3s")]
         duration: humantime::Duration,
+        /// Speak XML text on both legs instead of WhatsApp's binary encoding.
+        #[arg(long)]
+        xml: bool,
     },
     /// Compare direct, plain TCP relay and proxy on loopback; the primitives' speed.
     Bench(interop_proxy::bench::BenchArgs),
@@ -85,7 +88,11 @@ fn main() -> ExitCode {
             out,
         }) => result(issue_chain(&root, key, public, days, &out)),
         Some(Command::CheckConfig) => check_config(cli.config),
-        Some(Command::Demo { clients, duration }) => result(demo(clients, duration.into())),
+        Some(Command::Demo {
+            clients,
+            duration,
+            xml,
+        }) => result(demo(clients, duration.into(), xml)),
         Some(Command::Bench(args)) => result(interop_proxy::bench::run(args)),
         Some(Command::BenchChild(args)) => result(interop_proxy::bench::run_child(args)),
     }
@@ -234,13 +241,23 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `demo`: the main job end to end on the embedded default.
-fn demo(clients: usize, duration: Duration) -> anyhow::Result<()> {
+fn demo(clients: usize, duration: Duration, xml: bool) -> anyhow::Result<()> {
+    use interop_proxy::stanza::Encoding;
+    let encoding = if xml { Encoding::Xml } else { Encoding::Binary };
     let runtime = tokio::runtime::Runtime::new()?;
-    let summary = runtime.block_on(interop_proxy::demo::run(clients, duration))?;
+    let summary = runtime.block_on(interop_proxy::demo::run(clients, duration, encoding))?;
     println!(
         "interop-proxy demo: reference server <- proxy <- {} clients",
         summary.sessions
     );
+    match summary.encoding {
+        Encoding::Binary => println!(
+            "  encoding          binary (WhatsApp's token encoding): {} sessions on dictionary 3 (WA 6.3), {} on dictionary 2 (WA 6.2)",
+            summary.sessions - summary.sessions_dictionary_2,
+            summary.sessions_dictionary_2
+        ),
+        Encoding::Xml => println!("  encoding          xml (stanzas as XML text)"),
+    }
     println!("  sessions          {}", summary.sessions);
     println!("  messages sent     {}", summary.sent);
     println!("  payload bytes     {}", summary.payload_bytes);

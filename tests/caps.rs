@@ -10,9 +10,26 @@ use std::time::Duration;
 use interop_proxy::caps::profile::{ver, Identity, CAPS_NS, DISCO_INFO_NS};
 use interop_proxy::config::Unsupported;
 use interop_proxy::sim::{ClientOptions, SimClient};
-use interop_proxy::stanza::{Element, Opaque, Stanza};
+use interop_proxy::stanza::{Element, Encoding, Opaque, Stanza};
 use support::tls::{Ca, Reply, TlsServer};
 use support::*;
+
+/// Runs a test once per stanza encoding: every capability behaviour holds in both.
+macro_rules! both_encodings {
+    ($name:ident) => {
+        mod $name {
+            use interop_proxy::stanza::Encoding;
+            #[tokio::test]
+            async fn binary() {
+                super::$name(Encoding::Binary).await
+            }
+            #[tokio::test]
+            async fn xml() {
+                super::$name(Encoding::Xml).await
+            }
+        }
+    };
+}
 
 const NODE: &str = "https://provider.test/caps";
 
@@ -101,12 +118,15 @@ fn server_message(id: &str, kind: &str, mediatype: Option<&str>, enc: &Opaque) -
     )
 }
 
-#[tokio::test]
-async fn presence_carries_exactly_one_caps_element_last() {
+both_encodings!(presence_carries_exactly_one_caps_element_last);
+async fn presence_carries_exactly_one_caps_element_last(encoding: Encoding) {
     let (_dir, file) = caps_file();
-    let d = Deployment::start(|c, _| c.caps.file = file.clone())
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
+        c.caps.file = file.clone();
+    })
+    .await
+    .unwrap();
     let mut client = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     let presence = Element::new("presence")
         .with_attr("type", "available")
@@ -129,11 +149,11 @@ async fn presence_carries_exactly_one_caps_element_last() {
         .unwrap();
 
     let got = server_got(&d, 1, |s| {
-        s.root().name() == "presence" && s.root().attr("type").is_some()
+        s.node().name() == "presence" && s.node().attr("type").is_some()
     })
     .await;
     let names: Vec<_> = got
-        .root()
+        .node()
         .children()
         .map(|c| c.name().to_string())
         .collect();
@@ -143,12 +163,12 @@ async fn presence_carries_exactly_one_caps_element_last() {
         "client's caps <c> removed, others kept"
     );
     let caps: Vec<_> = got
-        .root()
+        .node()
         .children()
         .filter(|c| c.attr("xmlns").as_deref() == Some(CAPS_NS))
         .collect();
     assert_eq!(caps.len(), 1);
-    let c = got.root().children().last().unwrap();
+    let c = got.node().children().last().unwrap();
     assert_eq!(c.attr("xmlns").as_deref(), Some(CAPS_NS));
     assert_eq!(c.attr("hash").as_deref(), Some("sha-1"));
     assert_eq!(c.attr("node").as_deref(), Some(NODE));
@@ -158,19 +178,22 @@ async fn presence_carries_exactly_one_caps_element_last() {
         "Android 2.24 → full"
     );
 
-    let second = server_got(&d, 1, |s| s.root().attr("id").as_deref() == Some("second")).await;
-    let children: Vec<_> = second.root().children().collect();
+    let second = server_got(&d, 1, |s| s.node().attr("id").as_deref() == Some("second")).await;
+    let children: Vec<_> = second.node().children().collect();
     assert_eq!(children.len(), 1);
     assert_eq!(children[0].attr("ver"), Some(full_ver().into()));
     client.close().await;
 }
 
-#[tokio::test]
-async fn disco_info_for_the_session_node_is_answered_by_the_proxy() {
+both_encodings!(disco_info_for_the_session_node_is_answered_by_the_proxy);
+async fn disco_info_for_the_session_node_is_answered_by_the_proxy(encoding: Encoding) {
     let (_dir, file) = caps_file();
-    let d = Deployment::start(|c, _| c.caps.file = file.clone())
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
+        c.caps.file = file.clone();
+    })
+    .await
+    .unwrap();
     let mut options = d.client(1);
     options.platform = 1; // IOS → default profile
     let mut client = SimClient::login(d.proxy_addr, &options).await.unwrap();
@@ -194,8 +217,8 @@ async fn disco_info_for_the_session_node_is_answered_by_the_proxy() {
     let other = format!("{NODE}#{}", full_ver());
     assert!(d.server.push(1, query("d2", &other)).await);
 
-    let answer = server_got(&d, 1, |s| s.root().attr("id").as_deref() == Some("d1")).await;
-    let root = answer.root();
+    let answer = server_got(&d, 1, |s| s.node().attr("id").as_deref() == Some("d1")).await;
+    let root = answer.node();
     assert_eq!(root.name(), "iq");
     assert_eq!(root.attr("type").as_deref(), Some("result"));
     assert_eq!(root.attr("to").as_deref(), Some("s.whatsapp.net"));
@@ -222,18 +245,21 @@ async fn disco_info_for_the_session_node_is_answered_by_the_proxy() {
 
     // The client never sees d1: the first thing it gets is d2, untouched.
     let got = recv_skip_acks(&mut client).await.unwrap();
-    assert_eq!(got.root().attr("id").as_deref(), Some("d2"));
-    assert_eq!(got.root().find("query").unwrap().children().count(), 0);
+    assert_eq!(got.node().attr("id").as_deref(), Some("d2"));
+    assert_eq!(got.node().find("query").unwrap().children().count(), 0);
     assert!(!got.is_modified());
     client.close().await;
 }
 
-#[tokio::test]
-async fn unsupported_content_is_annotated_and_payload_untouched() {
+both_encodings!(unsupported_content_is_annotated_and_payload_untouched);
+async fn unsupported_content_is_annotated_and_payload_untouched(encoding: Encoding) {
     let (_dir, file) = caps_file();
-    let d = Deployment::start(|c, _| c.caps.file = file.clone())
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
+        c.caps.file = file.clone();
+    })
+    .await
+    .unwrap();
     let mut options = d.client(1);
     options.platform = 1; // IOS → default profile: text only
     let mut client = SimClient::login(d.proxy_addr, &options).await.unwrap();
@@ -260,7 +286,7 @@ async fn unsupported_content_is_annotated_and_payload_untouched() {
 
     for (id, kind) in [("m1", Some("video")), ("m2", Some("poll")), ("m3", None)] {
         let got = recv_skip_acks(&mut client).await.unwrap();
-        let root = got.root();
+        let root = got.node();
         assert_eq!(root.attr("id").as_deref(), Some(id));
         assert_eq!(root.find("enc").unwrap().opaque(), Some(&enc), "{id}");
         let annotation = root.children().find(|c| c.name() == "unsupported");
@@ -277,10 +303,11 @@ async fn unsupported_content_is_annotated_and_payload_untouched() {
     client.close().await;
 }
 
-#[tokio::test]
-async fn unsupported_content_is_rejected_with_415() {
+both_encodings!(unsupported_content_is_rejected_with_415);
+async fn unsupported_content_is_rejected_with_415(encoding: Encoding) {
     let (_dir, file) = caps_file();
     let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
         c.caps.file = file.clone();
         c.caps.unsupported = Unsupported::Reject;
     })
@@ -300,8 +327,8 @@ async fn unsupported_content_is_rejected_with_415() {
             .await
     );
 
-    let ack = server_got(&d, 1, |s| s.root().name() == "ack").await;
-    let root = ack.root();
+    let ack = server_got(&d, 1, |s| s.node().name() == "ack").await;
+    let root = ack.node();
     assert_eq!(root.attr("class").as_deref(), Some("message"));
     assert_eq!(root.attr("id").as_deref(), Some("v1"));
     assert_eq!(root.attr("to").as_deref(), Some("2@s.whatsapp.net"));
@@ -309,9 +336,9 @@ async fn unsupported_content_is_rejected_with_415() {
 
     // The client never gets v1; i1, which it supports, arrives with its payload.
     let got = recv_skip_acks(&mut client).await.unwrap();
-    assert_eq!(got.root().attr("id").as_deref(), Some("i1"));
-    assert_eq!(got.root().find("enc").unwrap().opaque(), Some(&enc));
-    assert!(got.root().find("unsupported").is_none());
+    assert_eq!(got.node().attr("id").as_deref(), Some("i1"));
+    assert_eq!(got.node().find("enc").unwrap().opaque(), Some(&enc));
+    assert!(got.node().find("unsupported").is_none());
     client.close().await;
 }
 
@@ -326,11 +353,11 @@ async fn advertised_ver(d: &Deployment, options: &ClientOptions) -> String {
         .await
         .unwrap();
     let got = server_got(d, options.account, |s| {
-        s.root().attr("id").as_deref() == Some(id.as_str())
+        s.node().attr("id").as_deref() == Some(id.as_str())
     })
     .await;
     client.close().await;
-    got.root()
+    got.node()
         .find("c")
         .and_then(|c| c.attr("ver"))
         .unwrap()
@@ -376,14 +403,15 @@ fn lookup_service(target: &str) -> Reply {
     }
 }
 
-#[tokio::test]
-async fn lookup_over_https_with_fallback_to_the_rules() {
+both_encodings!(lookup_over_https_with_fallback_to_the_rules);
+async fn lookup_over_https_with_fallback_to_the_rules(encoding: Encoding) {
     let (dir, file) = caps_file();
     let ca = Ca::generate();
     let ca_file = ca.write_pem(dir.path(), "ca.pem");
     let service = TlsServer::start(&ca, lookup_service).await;
     let url = service.url("/caps/v1?tenant=t");
     let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
         c.caps.file = file.clone();
         c.caps.lookup_url = Some(url.clone());
         c.tls.ca_file = Some(ca_file.clone());
@@ -450,14 +478,15 @@ async fn lookup_over_https_with_fallback_to_the_rules() {
     assert_eq!(service.count(), before + 1);
 }
 
-#[tokio::test]
-async fn concurrent_sessions_of_one_account_share_one_request() {
+both_encodings!(concurrent_sessions_of_one_account_share_one_request);
+async fn concurrent_sessions_of_one_account_share_one_request(encoding: Encoding) {
     let (dir, file) = caps_file();
     let ca = Ca::generate();
     let ca_file = ca.write_pem(dir.path(), "ca.pem");
     let service = TlsServer::start(&ca, lookup_service).await;
     let url = service.url("/caps");
     let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
         c.caps.file = file.clone();
         c.caps.lookup_url = Some(url.clone());
         c.tls.ca_file = Some(ca_file.clone());
@@ -483,8 +512,8 @@ async fn concurrent_sessions_of_one_account_share_one_request() {
     assert_eq!(service.count(), 1);
 }
 
-#[tokio::test]
-async fn an_untrusted_lookup_certificate_falls_back_to_the_rules() {
+both_encodings!(an_untrusted_lookup_certificate_falls_back_to_the_rules);
+async fn an_untrusted_lookup_certificate_falls_back_to_the_rules(encoding: Encoding) {
     let (dir, file) = caps_file();
     let server_ca = Ca::generate();
     let trusted = Ca::generate();
@@ -492,6 +521,7 @@ async fn an_untrusted_lookup_certificate_falls_back_to_the_rules() {
     let service = TlsServer::start(&server_ca, lookup_service).await;
     let url = service.url("/caps");
     let d = Deployment::start(|c, _| {
+        c.stanza.encoding = encoding;
         c.caps.file = file.clone();
         c.caps.lookup_url = Some(url.clone());
         c.tls.ca_file = Some(ca_file.clone());

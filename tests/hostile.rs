@@ -931,7 +931,7 @@ async fn settle(n: u64) {
 #[tokio::test]
 async fn every_hostile_input_gets_its_exact_outcome_and_harms_no_one_else() {
     let _serial = serial().await;
-    let d = Deployment::start(|_, _| {}).await.unwrap();
+    let d = Deployment::start(|c, _| speak_xml(c)).await.unwrap();
     let mut healthy = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     let cases = cases();
     assert!(cases.len() >= 30);
@@ -990,9 +990,12 @@ async fn every_hostile_input_gets_its_exact_outcome_and_harms_no_one_else() {
 #[tokio::test]
 async fn hostile_proxy_protocol_headers_are_closed_at_once() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.client.proxy_protocol = true)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.client.proxy_protocol = true;
+    })
+    .await
+    .unwrap();
     let src: std::net::SocketAddr = "203.0.113.7:40000".parse().unwrap();
     let mut options = d.client(1);
     options.proxy_header = Some((src, d.proxy_addr));

@@ -52,9 +52,12 @@ async fn expect_stream_error(
 #[tokio::test]
 async fn handshake_timeout_closes_a_silent_client_without_a_word() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.handshake_timeout = SHORT)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.handshake_timeout = SHORT;
+    })
+    .await
+    .unwrap();
     for partial in [
         &[][..],
         &INTRO[..],
@@ -79,9 +82,12 @@ async fn handshake_timeout_closes_a_silent_client_without_a_word() {
 async fn a_trickling_client_cannot_outlast_the_handshake_timeout() {
     let _serial = serial().await;
     let timeout = Duration::from_secs(1);
-    let d = Deployment::start(|c, _| c.limits.handshake_timeout = timeout)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.handshake_timeout = timeout;
+    })
+    .await
+    .unwrap();
     let before = closed_total("timeout");
     // A genuine preamble and XX ClientHello, one byte every 200 ms: every byte is
     // progress, but the deadline is counted from the accept, not from the last byte.
@@ -137,9 +143,12 @@ async fn a_trickling_client_cannot_outlast_the_handshake_timeout() {
 #[tokio::test]
 async fn idle_timeout_ends_a_quiet_session_with_408() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.idle_timeout = SHORT)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.idle_timeout = SHORT;
+    })
+    .await
+    .unwrap();
     let before = closed_total("timeout");
     let mut c = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     let started = Instant::now();
@@ -159,9 +168,12 @@ async fn idle_timeout_ends_a_quiet_session_with_408() {
 #[tokio::test]
 async fn a_session_with_traffic_is_not_idle() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.idle_timeout = SHORT)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.idle_timeout = SHORT;
+    })
+    .await
+    .unwrap();
     let mut c = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     // Three idle periods' worth of time, with a message every third of one.
     for i in 0..9 {
@@ -173,9 +185,12 @@ async fn a_session_with_traffic_is_not_idle() {
 #[tokio::test]
 async fn a_frame_trickled_byte_by_byte_is_idle() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.idle_timeout = SHORT)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.idle_timeout = SHORT;
+    })
+    .await
+    .unwrap();
     let before = closed_total("timeout");
     let mut c = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
     // Activity is a whole frame, not a byte: a frame that never completes is silence.
@@ -203,9 +218,12 @@ async fn a_frame_trickled_byte_by_byte_is_idle() {
 #[tokio::test]
 async fn connections_beyond_max_sessions_are_closed_at_once() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.max_sessions = Some(1))
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.max_sessions = Some(1);
+    })
+    .await
+    .unwrap();
     let before = closed_total("limit_exceeded");
     let accepted = metric_value("interop_proxy_connections_accepted_total");
     let mut first = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
@@ -243,9 +261,12 @@ async fn connections_beyond_max_sessions_are_closed_at_once() {
 #[tokio::test]
 async fn frames_over_max_frame_bytes_are_refused_before_and_after_the_handshake() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.max_frame_bytes = 4096)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.max_frame_bytes = 4096;
+    })
+    .await
+    .unwrap();
     // Before the handshake: no cipher, so a bare close.
     let before = closed_total("limit_exceeded");
     let mut raw = Raw::connect(d.proxy_addr).await;
@@ -277,9 +298,12 @@ async fn frames_over_max_frame_bytes_are_refused_before_and_after_the_handshake(
 #[tokio::test]
 async fn stanzas_over_max_stanza_bytes_end_the_session_with_413() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.max_stanza_bytes = 1024)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.max_stanza_bytes = 1024;
+    })
+    .await
+    .unwrap();
     let over = format!("\x00<iq>{}</iq>", "x".repeat(1024));
     expect_stream_error(&d, 1, over.as_bytes(), "413", "limit_exceeded").await;
     // A body of exactly the limit passes.
@@ -292,9 +316,12 @@ async fn stanzas_over_max_stanza_bytes_end_the_session_with_413() {
 #[tokio::test]
 async fn inflation_is_bounded_by_max_stanza_bytes() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.max_stanza_bytes = 64 * 1024)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.max_stanza_bytes = 64 * 1024;
+    })
+    .await
+    .unwrap();
     // 16 MiB of spaces compress to ~16 KiB: small on the wire, 256x over once inflated.
     let bomb = compress_frame(&vec![b' '; 16 * 1024 * 1024]);
     assert!(bomb.len() < 64 * 1024);
@@ -311,9 +338,12 @@ async fn inflation_is_bounded_by_max_stanza_bytes() {
 #[tokio::test]
 async fn depth_over_max_depth_ends_the_session_with_413() {
     let _serial = serial().await;
-    let d = Deployment::start(|c, _| c.limits.max_depth = 4)
-        .await
-        .unwrap();
+    let d = Deployment::start(|c, _| {
+        speak_xml(c);
+        c.limits.max_depth = 4;
+    })
+    .await
+    .unwrap();
     let nest = |n: usize| format!("\x00{}{}", "<a>".repeat(n), "</a>".repeat(n));
     expect_stream_error(&d, 1, nest(5).as_bytes(), "413", "limit_exceeded").await;
     let mut c = SimClient::login(d.proxy_addr, &d.client(2)).await.unwrap();
@@ -324,7 +354,7 @@ async fn depth_over_max_depth_ends_the_session_with_413() {
 #[tokio::test]
 async fn more_than_64_attributes_end_the_session_with_413() {
     let _serial = serial().await;
-    let d = Deployment::start(|_, _| {}).await.unwrap();
+    let d = Deployment::start(|c, _| speak_xml(c)).await.unwrap();
     let attrs = |n: usize| -> String {
         let list: String = (0..n).map(|i| format!(" a{i}='x'")).collect();
         format!("\x00<iq><x{list}/></iq>")

@@ -48,6 +48,7 @@ async fn a_version_not_configured_is_closed_before_any_handshake() {
 #[tokio::test]
 async fn configured_versions_are_accepted() {
     let d = Deployment::start(|c, _| {
+        speak_xml(c);
         c.client.versions = vec!["6.3".parse().unwrap(), "5.2".parse().unwrap()];
     })
     .await

@@ -44,7 +44,7 @@ async fn session(d: &Deployment, lb_source: Option<SocketAddr>, via: Option<Sock
         .await
         .unwrap();
     let got = recv_skip_acks(&mut client).await.unwrap();
-    assert_eq!(got.root().find("enc").unwrap().opaque(), Some(&payload));
+    assert_eq!(got.node().find("enc").unwrap().opaque(), Some(&payload));
     client.close().await;
 }
 

@@ -69,7 +69,7 @@ async fn no_secret_token_or_account_in_logs_or_metric_labels() {
     )
     .unwrap();
 
-    let d = Deployment::start(|_, _| {}).await.unwrap();
+    let d = Deployment::start(|c, _| speak_xml(c)).await.unwrap();
     let mut options = d.client(ACCOUNT);
     options.token = TOKEN.as_bytes().to_vec();
     let mut c = SimClient::login(d.proxy_addr, &options).await.unwrap();

@@ -170,7 +170,7 @@ async fn round_trip(client: &mut SimClient, account: u64, id: &str) {
         .unwrap();
     let got = recv_skip_acks(client).await.expect("message came back");
     assert_eq!(attr(&got, "id").as_deref(), Some(id));
-    assert_eq!(got.root().find("enc").unwrap().opaque(), Some(&payload));
+    assert_eq!(got.node().find("enc").unwrap().opaque(), Some(&payload));
 }
 
 async fn refuses_connections(addr: SocketAddr) {
@@ -251,7 +251,7 @@ async fn sessions_past_the_grace_get_a_503_shutdown_stream_error() {
     for client in [&mut first, &mut second] {
         let seen = drain_until_closed(client).await;
         let last = seen.last().expect("a closing stanza");
-        assert_eq!(last.root().name(), "stream:error", "{seen:?}");
+        assert_eq!(last.node().name(), "stream:error", "{seen:?}");
         assert_eq!(attr(last, "code").as_deref(), Some("503"));
         assert_eq!(attr(last, "text").as_deref(), Some("shutdown"));
     }

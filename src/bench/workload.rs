@@ -252,12 +252,12 @@ pub async fn relay(
             // (send time in ns after base, round trip in µs)
             let mut samples: Vec<(u64, u32)> = Vec::new();
             while let Ok(Some(stanza)) = rx.recv().await {
-                match stanza.root().name() {
+                match stanza.node().name().as_ref() {
                     "message" => {
                         let now = base.elapsed().as_nanos() as u64;
                         counters.echoed.fetch_add(1, Ordering::Relaxed);
                         credit.add_permits(1);
-                        if let Some(sent) = stanza.root().attr("id").and_then(|s| s.parse().ok()) {
+                        if let Some(sent) = stanza.node().attr("id").and_then(|s| s.parse().ok()) {
                             let sent: u64 = sent;
                             samples.push((sent, (now.saturating_sub(sent) / 1000) as u32));
                         }

@@ -87,6 +87,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "max_sessions",
         ],
     ),
+    ("stanza", &["encoding"]),
     ("shutdown", &["grace"]),
 ];
 
@@ -719,6 +720,11 @@ impl Converter<'_> {
                     bounded(v, r, 1, u32::MAX.into())
                 }),
             },
+            stanza: StanzaConfig {
+                encoding: self
+                    .get("stanza.encoding", encoding)
+                    .unwrap_or(d.stanza.encoding),
+            },
             shutdown: ShutdownConfig {
                 grace: self
                     .get("shutdown.grace", duration)
@@ -731,6 +737,9 @@ impl Converter<'_> {
 /// Consistency between keys that are each valid alone.
 fn cross_checks(c: &Config, bad: &BTreeSet<String>) -> Vec<String> {
     let mut out = Vec::new();
+    if c.stanza.encoding == Encoding::Binary && !bad.contains("stanza.encoding") {
+        out.extend(dictionary_checks(c, bad));
+    }
     if c.auth.jwks_file.is_some() && c.auth.jwks_url.is_some() {
         out.push("auth.jwks_file, auth.jwks_url: set one or the other, not both".to_string());
     }
@@ -743,6 +752,42 @@ fn cross_checks(c: &Config, bad: &BTreeSet<String>) -> Vec<String> {
             "listen, admin.listen: both are {}; client traffic and the admin endpoint need different ports",
             c.listen
         ));
+    }
+    out
+}
+
+/// With binary stanzas every session is read with the dictionary its client's version
+/// names, on both legs (SPEC §2.10): a version without one, or an upstream version
+/// naming another, would make the proxy misread strings without noticing.
+fn dictionary_checks(c: &Config, bad: &BTreeSet<String>) -> Vec<String> {
+    use crate::stanza::dictionary_for;
+    let mut out = Vec::new();
+    let dict = |v: &Version| dictionary_for(v.major, v.minor);
+    if !bad.contains("client.versions") {
+        for v in &c.client.versions {
+            if dict(v).is_none() {
+                out.push(format!(
+                    "client.versions: {v} names no token dictionary, which stanza.encoding = \"binary\" needs (known: 6.2, 6.3)"
+                ));
+            }
+        }
+    }
+    if let (Some(up), false) = (&c.upstream.version, bad.contains("upstream.version")) {
+        match dict(up) {
+            None => out.push(format!(
+                "upstream.version: {up} names no token dictionary, which stanza.encoding = \"binary\" needs (known: 6.2, 6.3)"
+            )),
+            Some(d) => {
+                for v in &c.client.versions {
+                    if dict(v).is_some_and(|cd| cd != d) {
+                        out.push(format!(
+                            "upstream.version: {up} uses dictionary {d}, but clients of version {v} use dictionary {}; stanzas are never translated, so the two must match",
+                            dict(v).unwrap_or(0)
+                        ));
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -995,6 +1040,14 @@ fn unsupported(v: &Value, raw: Option<&str>) -> Result<Unsupported, String> {
             ("annotate", Unsupported::Annotate),
             ("reject", Unsupported::Reject),
         ],
+    )
+}
+
+fn encoding(v: &Value, raw: Option<&str>) -> Result<Encoding, String> {
+    choice(
+        v,
+        raw,
+        &[("binary", Encoding::Binary), ("xml", Encoding::Xml)],
     )
 }
 

@@ -133,6 +133,7 @@ pub(super) fn values(c: &Config) -> Vec<(&'static str, Option<String>)> {
             "limits.max_sessions",
             c.limits.max_sessions.map(|n| n.to_string()),
         ),
+        ("stanza.encoding", s(c.stanza.encoding.label())),
         ("shutdown.grace", d(c.shutdown.grace)),
     ]
 }

@@ -105,6 +105,9 @@ mode = "none"
 products = [2, 7]
 [limits]
 max_sessions = 10
+# 5.2 names no token dictionary: only XML stanzas accept it.
+[stanza]
+encoding = "xml"
 "#,
     );
     let c = Config::load_from(Some(f.path()), &[]).unwrap();
@@ -159,6 +162,7 @@ fn list_via_env() {
         &env(&[
             ("INTEROP_PROXY_CLIENT__VERSIONS", r#"["6.3","5.2"]"#),
             ("INTEROP_PROXY_AUTH__PRODUCTS", "[2, 3]"),
+            ("INTEROP_PROXY_STANZA__ENCODING", "xml"),
         ]),
     )
     .unwrap();
@@ -172,7 +176,11 @@ fn list_via_env() {
 #[test]
 fn env_strings_quoted_or_not() {
     for (raw, want) in [("6.3", Version::new(6, 3)), ("\"5.2\"", Version::new(5, 2))] {
-        let c = Config::load_from(None, &env(&[("INTEROP_PROXY_UPSTREAM__VERSION", raw)])).unwrap();
+        let vars = [
+            ("INTEROP_PROXY_UPSTREAM__VERSION", raw),
+            ("INTEROP_PROXY_STANZA__ENCODING", "xml"),
+        ];
+        let c = Config::load_from(None, &env(&vars)).unwrap();
         assert_eq!(c.upstream.version, Some(want), "{raw}");
     }
     for raw in ["127.0.0.1:5223", "\"127.0.0.1:5223\""] {

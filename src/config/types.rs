@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use crate::stanza::Encoding;
+
 /// The WhatsApp server's root certificate key, which anchors the upstream certificate chain.
 ///
 /// Hex `142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b`,
@@ -44,6 +46,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Resource bounds that keep one client from exhausting the process.
     pub limits: LimitsConfig,
+    /// How stanzas are encoded on both legs.
+    pub stanza: StanzaConfig,
     /// Draining behaviour on SIGTERM.
     pub shutdown: ShutdownConfig,
 }
@@ -151,6 +155,14 @@ pub struct LimitsConfig {
     /// Cap on concurrent sessions; `None` derives it from the file-descriptor limit
     /// (see [`Config::effective_max_sessions`]).
     pub max_sessions: Option<usize>,
+}
+
+/// `[stanza]`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StanzaConfig {
+    /// What both legs speak: `binary` (WhatsApp's token encoding, what the server
+    /// speaks) or `xml`; the proxy never translates between them.
+    pub encoding: Encoding,
 }
 
 /// `[shutdown]`
@@ -284,6 +296,9 @@ impl Default for Config {
                 handshake_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(120),
                 max_sessions: None,
+            },
+            stanza: StanzaConfig {
+                encoding: Encoding::Binary,
             },
             shutdown: ShutdownConfig {
                 grace: Duration::from_secs(30),

@@ -13,7 +13,7 @@ use tower::{Layer, Service};
 use crate::caps::profile::DISCO_INFO_NS;
 use crate::caps::Profile;
 use crate::metrics::{self, AnnotationKind};
-use crate::stanza::{Element, Kind, Stanza};
+use crate::stanza::{Kind, ReplyValue, Stanza};
 
 use super::Routed;
 
@@ -74,7 +74,7 @@ where
     #[inline]
     fn call(&mut self, stanza: Stanza) -> Self::Future {
         if stanza.kind() == Kind::Iq {
-            if let Some(reply) = answer(stanza.root(), &self.profile) {
+            if let Some(reply) = answer(&stanza, &self.profile) {
                 metrics::annotation(AnnotationKind::DiscoAnswered);
                 return std::future::ready(Ok(Routed {
                     forward: None,
@@ -86,35 +86,35 @@ where
     }
 }
 
-/// The proxy's answer to `iq`, if it is a disco#info get for the profile's node.
-pub fn answer(iq: &Element, profile: &Profile) -> Option<Stanza> {
+/// The proxy's answer to `iq`, if it is a disco#info get for the profile's node: in
+/// the query's encoding, with its `to` and `from` swapped in the forms they came in.
+pub fn answer(iq: &Stanza, profile: &Profile) -> Option<Stanza> {
+    let node = iq.node();
     // The child first: most iqs have no `<query>`, and that test is the cheapest.
-    let query = iq.children().find(|c| c.is_named("query"))?;
-    if !iq.attr_is("type", "get")
+    let query = node.children().find(|c| c.is_named("query"))?;
+    if !node.attr_is("type", "get")
         || !query.attr_is("xmlns", DISCO_INFO_NS)
         || !query.attr_is("node", &profile.node_ver)
     {
         return None;
     }
-    let mut result = Element::new("iq");
-    if let Some(from) = iq.attr("to") {
-        result.set_attr("from", &from);
-    }
-    if let Some(to) = iq.attr("from") {
-        result.set_attr("to", &to);
-    }
-    if let Some(id) = iq.attr("id") {
-        result.set_attr("id", &id);
-    }
-    result.set_attr("type", "result");
-    result.push_child(profile.disco_query.clone());
-    Some(Stanza::from_element(result))
+    Some(iq.reply(
+        "iq",
+        &[
+            ("from", ReplyValue::From("to")),
+            ("to", ReplyValue::From("from")),
+            ("id", ReplyValue::From("id")),
+            ("type", ReplyValue::Lit("result")),
+        ],
+        Some(&profile.disco_query),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::caps::Identity;
+    use crate::stanza::Element;
 
     fn profile() -> Profile {
         let identity = Identity {
@@ -126,15 +126,17 @@ mod tests {
         Profile::new("n", None, identity, vec!["f".into()]).unwrap()
     }
 
-    fn query(kind: &str, xmlns: &str, node: &str) -> Element {
-        Element::new("iq")
-            .with_attr("id", "7")
-            .with_attr("type", kind)
-            .with_child(
-                Element::new("query")
-                    .with_attr("xmlns", xmlns)
-                    .with_attr("node", node),
-            )
+    fn query(kind: &str, xmlns: &str, node: &str) -> Stanza {
+        Stanza::from_element(
+            Element::new("iq")
+                .with_attr("id", "7")
+                .with_attr("type", kind)
+                .with_child(
+                    Element::new("query")
+                        .with_attr("xmlns", xmlns)
+                        .with_attr("node", node),
+                ),
+        )
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 use crate::caps::profile::CAPS_NS;
 use crate::caps::Profile;
 use crate::metrics::{self, AnnotationKind};
-use crate::stanza::{Element, Kind, Node, Stanza};
+use crate::stanza::{Kind, NodeRef, Stanza};
 
 /// Adds [`PresenceCaps`] around a service.
 #[derive(Clone, Debug)]
@@ -67,23 +67,25 @@ impl<S: Service<Stanza>> Service<Stanza> for PresenceCaps<S> {
     }
 }
 
-/// Whether `e` is an entity-capabilities `<c>`.
-fn is_caps(e: &Element) -> bool {
-    e.is_named("c") && e.attr_is("xmlns", CAPS_NS)
+/// Whether `n` is an entity-capabilities `<c>`.
+fn is_caps(n: NodeRef<'_>) -> bool {
+    n.is_named("c") && n.attr_is("xmlns", CAPS_NS)
 }
 
 /// Makes the profile's `<c>` the presence's only caps element and its last child.
 /// Returns false when the presence already was exactly so (it then keeps its bytes).
 pub fn annotate(stanza: &mut Stanza, profile: &Profile) -> bool {
-    let root = stanza.root();
-    let already = matches!(root.nodes().last(), Some(Node::Element(e)) if *e == profile.caps_element)
-        && root.children().filter(|c| is_caps(c)).count() == 1;
+    let root = stanza.node();
+    let already = root
+        .children()
+        .last()
+        .is_some_and(|c| c.same_as(&profile.caps_element))
+        && root.children().filter(|c| is_caps(*c)).count() == 1;
     if already {
         return false;
     }
-    let root = stanza.root_mut();
-    root.retain_children(|c| !is_caps(c));
-    root.push_child(profile.caps_element.clone());
+    stanza.retain_children(|c| !is_caps(c));
+    stanza.push_child(&profile.caps_element);
     true
 }
 

@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 use crate::caps::Profile;
 use crate::config::Unsupported as Mode;
 use crate::metrics::{self, AnnotationKind};
-use crate::stanza::{Element, Kind, Stanza};
+use crate::stanza::{Element, Kind, NodeRef, ReplyValue, Stanza};
 
 use super::Routed;
 
@@ -86,7 +86,7 @@ where
     #[inline]
     fn call(&mut self, mut stanza: Stanza) -> Self::Future {
         if stanza.kind() == Kind::Message {
-            if let Some(kind) = unsupported_kind(stanza.root(), &self.profile) {
+            if let Some(kind) = unsupported_kind(stanza.node(), &self.profile) {
                 match self.mode {
                     Mode::Annotate => {
                         annotate(&mut stanza, &kind);
@@ -96,7 +96,7 @@ where
                         metrics::annotation(AnnotationKind::UnsupportedRejected);
                         return std::future::ready(Ok(Routed {
                             forward: None,
-                            reply: Some(Box::new(reject_ack(stanza.root()))),
+                            reply: Some(Box::new(reject_ack(&stanza))),
                         }));
                     }
                 }
@@ -107,7 +107,7 @@ where
 }
 
 /// The message's content kind, if there is one and the profile cannot receive it.
-pub fn unsupported_kind(message: &Element, profile: &Profile) -> Option<String> {
+pub fn unsupported_kind(message: NodeRef<'_>, profile: &Profile) -> Option<String> {
     let kind = message
         .find("enc")
         .and_then(|enc| enc.attr("mediatype"))
@@ -122,26 +122,27 @@ pub fn unsupported_kind(message: &Element, profile: &Profile) -> Option<String> 
 /// Appends `<unsupported xmlns="urn:interop:caps" kind=KIND/>`, replacing any the
 /// message already had, so the client sees only the proxy's.
 pub fn annotate(stanza: &mut Stanza, kind: &str) {
-    let root = stanza.root_mut();
-    root.retain_children(|c| !(c.is_named("unsupported") && c.attr_is("xmlns", UNSUPPORTED_NS)));
-    root.push_child(
-        Element::new("unsupported")
+    stanza.retain_children(|c| !(c.is_named("unsupported") && c.attr_is("xmlns", UNSUPPORTED_NS)));
+    stanza.push_child(
+        &Element::new("unsupported")
             .with_attr("xmlns", UNSUPPORTED_NS)
             .with_attr("kind", kind),
     );
 }
 
-/// `<ack class="message" id=ID to=FROM error="415"/>` for a refused message.
-pub fn reject_ack(message: &Element) -> Stanza {
-    let mut ack = Element::new("ack").with_attr("class", "message");
-    if let Some(id) = message.attr("id") {
-        ack.set_attr("id", &id);
-    }
-    if let Some(from) = message.attr("from") {
-        ack.set_attr("to", &from);
-    }
-    ack.set_attr("error", "415");
-    Stanza::from_element(ack)
+/// `<ack class="message" id=ID to=FROM error="415"/>` for a refused message, its `to`
+/// in the form the message's `from` came in.
+pub fn reject_ack(message: &Stanza) -> Stanza {
+    message.reply(
+        "ack",
+        &[
+            ("class", ReplyValue::Lit("message")),
+            ("id", ReplyValue::From("id")),
+            ("to", ReplyValue::From("from")),
+            ("error", ReplyValue::Lit("415")),
+        ],
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -176,7 +177,7 @@ mod tests {
     #[test]
     fn kind_is_first_enc_mediatype_else_type() {
         let p = profile();
-        let kind = |m: &Element| unsupported_kind(m, &p);
+        let kind = |m: &Element| unsupported_kind(NodeRef::Xml(m), &p);
         let msg = |t: &str| Element::new("message").with_attr("type", t);
         assert_eq!(kind(&msg("text")), None);
         assert_eq!(kind(&msg("poll")).as_deref(), Some("poll"));
@@ -218,7 +219,7 @@ mod tests {
             s.root().find("enc").unwrap().opaque(),
             Some(&Opaque::from_bytes("QUJD"))
         );
-        let ack = reject_ack(&Element::new("message"));
+        let ack = reject_ack(&Stanza::from_element(Element::new("message")));
         assert_eq!(
             String::from_utf8(ack.to_body()).unwrap(),
             r#"<ack class="message" error="415"/>"#

@@ -8,7 +8,7 @@ use crate::codec::{put_header, FrameError, FrameReader, FrameWriter};
 use crate::handshake::{ClientPayloadView, HandshakeMessage};
 use crate::metrics::Leg;
 use crate::noise::{Pattern, Responder, TransportState};
-use crate::stanza::{Element, Stanza};
+use crate::stanza::{Element, Stanza, StanzaCodec};
 
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
@@ -29,14 +29,16 @@ pub struct ClientLeg {
 }
 
 /// Runs the responder handshake over an already-read preamble.
+/// `to_client` writes the `<failure/>` of a refusal in the session's encoding.
 pub async fn handshake(
     shared: &Shared,
     prologue: [u8; 4],
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
+    to_client: &dyn StanzaCodec,
 ) -> Result<ClientLeg, SessionError> {
     let started = std::time::Instant::now();
-    let result = run(shared, prologue, reader, writer).await;
+    let result = run(shared, prologue, reader, writer, to_client).await;
     let (pattern, ok) = match &result {
         Ok(leg) => (leg.pattern, true),
         Err((pattern, _)) => (*pattern, false),
@@ -51,6 +53,7 @@ async fn run(
     prologue: [u8; 4],
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
+    to_client: &dyn StanzaCodec,
 ) -> Result<ClientLeg, (Pattern, SessionError)> {
     let mut responder = Responder::new(prologue, shared.static_key.clone());
     let fail = |p: Pattern| move |e: SessionError| (p, e);
@@ -106,7 +109,7 @@ async fn run(
         Err(e) => {
             // The client's transport exists from here on, so a refusal is a <failure/>
             // it can read (SPEC §2.9), not a bare close.
-            refuse(shared, writer, &mut transport, 400).await;
+            refuse(to_client, writer, &mut transport, 400).await;
             return Err((pattern, malformed(&format!("ClientPayload: {e}"))));
         }
     };
@@ -121,7 +124,7 @@ async fn run(
 /// Sends `<failure reason="CODE" location="proxy"/>` over the client's new transport;
 /// the caller closes afterwards. A failed write changes nothing: the session ends anyway.
 async fn refuse(
-    shared: &Shared,
+    codec: &dyn StanzaCodec,
     writer: &mut FrameWriter,
     transport: &mut TransportState,
     code: u16,
@@ -130,9 +133,12 @@ async fn refuse(
         .with_attr("reason", &code.to_string())
         .with_attr("location", "proxy");
     let mut plain = BytesMut::new();
-    shared
-        .codec
-        .encode(&Stanza::from_element(failure), &mut plain);
+    if codec
+        .encode(&Stanza::from_element(failure), &mut plain)
+        .is_err()
+    {
+        return;
+    }
     let mut frame = BytesMut::with_capacity(3 + plain.len() + TAG_LEN);
     put_header(&mut frame, plain.len() + TAG_LEN);
     if transport.send.encrypt(&plain, &mut frame).is_ok() {

@@ -21,11 +21,12 @@ use crate::auth::Authenticator;
 use crate::caps::Caps;
 use crate::metrics::{self, CloseReason};
 use crate::noise::{Keypair, SecretKey};
-use crate::stanza::{Limits as StanzaLimits, StanzaCodec, XmlCodec};
+use crate::stanza::{Encoding, Limits as StanzaLimits, SessionCodecs};
 use crate::transport::WireVersion;
 
 pub use drain::Drain;
 pub use error::{Outcome, SessionError, Side};
+pub use sink::Sink;
 pub use upstream_leg::unix_now;
 
 /// Everything a session needs that is the same for every session.
@@ -42,8 +43,8 @@ pub struct Shared {
     pub upstream: UpstreamSettings,
     /// Bounds on sizes and times.
     pub limits: SessionLimits,
-    /// Decodes and encodes stanzas.
-    pub codec: Arc<dyn StanzaCodec>,
+    /// `stanza.encoding`, and the limits every stanza is read within.
+    pub stanzas: StanzaSettings,
     /// Decides whether a client may pass.
     pub auth: Authenticator,
     /// Capability profiles, rules and the provider lookup.
@@ -79,10 +80,25 @@ pub struct SessionLimits {
     pub idle_timeout: Duration,
 }
 
+/// How stanzas are read and written.
+#[derive(Clone, Copy, Debug)]
+pub struct StanzaSettings {
+    /// What both legs speak.
+    pub encoding: Encoding,
+    /// Bounds on each stanza.
+    pub limits: StanzaLimits,
+}
+
 impl Shared {
-    /// The stanza limits, for building the default codec.
-    pub fn xml_codec(limits: StanzaLimits) -> Arc<dyn StanzaCodec> {
-        Arc::new(XmlCodec { limits })
+    /// The codecs of a session whose client sent `version`. Configuration checks that
+    /// every accepted version names a dictionary; one that does not is malformed input.
+    pub fn codecs(&self, version: WireVersion) -> Option<SessionCodecs> {
+        SessionCodecs::new(
+            self.stanzas.encoding,
+            version.major,
+            version.minor,
+            self.stanzas.limits,
+        )
     }
 }
 

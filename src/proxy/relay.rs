@@ -16,7 +16,7 @@ use crate::codec::{FrameReader, FrameWriter};
 use crate::metrics::{self, Direction};
 use crate::noise::RecvCipher;
 use crate::pipeline::{self, SessionInfo, StanzaService};
-use crate::stanza::{Element, Stanza, StanzaCodec};
+use crate::stanza::{Element, SessionCodecs, Stanza, StanzaCodec};
 use crate::transport::{self, proxy_protocol, PreambleError};
 
 use super::client_leg::{self, frame_error, ClientLeg};
@@ -53,6 +53,8 @@ struct Established {
     upstream_recv: RecvCipher,
     upstream_sink: Mutex<Sink>,
     caps: SessionCaps,
+    /// Decode what each side sends.
+    codecs: SessionCodecs,
 }
 
 /// Preamble, client handshake, authentication and the upstream session, under the
@@ -75,7 +77,7 @@ async fn set_up(
     )
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
-    let (client_addr, preamble, client) = match stage1 {
+    let (client_addr, preamble, codecs, client) = match stage1 {
         Ok(accepted) => accepted,
         Err(e) => {
             tracing::debug!(error = %e, "client set-up failed");
@@ -90,7 +92,7 @@ async fn set_up(
         remote_static,
         ..
     } = client;
-    let mut client_sink = Sink::new(writer, client_transport.send);
+    let mut client_sink = Sink::new(writer, client_transport.send, codecs.to_client.clone());
 
     // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
     // The capability lookup (bounded by its own timeout) runs while the upstream session
@@ -122,8 +124,13 @@ async fn set_up(
             client_sink: Mutex::new(client_sink),
             upstream_reader: upstream.reader,
             upstream_recv: upstream.transport.recv,
-            upstream_sink: Mutex::new(Sink::new(upstream.writer, upstream.transport.send)),
+            upstream_sink: Mutex::new(Sink::new(
+                upstream.writer,
+                upstream.transport.send,
+                codecs.to_server.clone(),
+            )),
             caps,
+            codecs,
         }),
         Err(e) => {
             tracing::debug!(error = %e, "upstream set-up refused");
@@ -131,9 +138,7 @@ async fn set_up(
             let failure = Element::new("failure")
                 .with_attr("reason", &outcome.code.unwrap_or(500).to_string())
                 .with_attr("location", "proxy");
-            let _ = client_sink
-                .send(shared.codec.as_ref(), &Stanza::from_element(failure))
-                .await;
+            let _ = client_sink.send(&Stanza::from_element(failure)).await;
             client_sink.shutdown().await;
             let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
             Err(outcome)
@@ -144,7 +149,6 @@ async fn set_up(
 /// Relays stanzas both ways until one side ends, then closes as SPEC §2.9 says.
 async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
     let relay = Relay {
-        codec: shared.codec.as_ref(),
         cause: SyncMutex::new(None),
         stop: watch::channel(false).0,
         base: Instant::now(),
@@ -153,6 +157,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
     {
         let to_server = relay.direction(
             Direction::ToServer,
+            s.codecs.to_server.as_ref(),
             &mut s.client_reader,
             &mut s.client_recv,
             pipeline::build(&SessionInfo {
@@ -164,6 +169,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
         );
         let to_client = relay.direction(
             Direction::ToClient,
+            s.codecs.to_client.as_ref(),
             &mut s.upstream_reader,
             &mut s.upstream_recv,
             pipeline::build(&SessionInfo {
@@ -213,8 +219,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
             (Side::Upstream, &mut *upstream_sink),
         ] {
             if outcome.failed != Some(side) && !sink.has_failed() {
-                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(shared.codec.as_ref(), &error))
-                    .await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(&error)).await;
             }
         }
     }
@@ -228,6 +233,19 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
     })
     .await;
     outcome
+}
+
+/// A stanza that could not be queued for `to`: over the wire format's bounds once
+/// annotated (the limit is the sender's, `from`), or `to` is gone.
+fn queue_error(e: std::io::Error, from: Side, to: Side) -> SessionError {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        SessionError::Limit {
+            side: from,
+            detail: e.to_string(),
+        }
+    } else {
+        SessionError::Closed(to)
+    }
 }
 
 /// Writes what a sink has queued; a failed write means `side` is gone.
@@ -245,7 +263,7 @@ async fn accept_client(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     peer: SocketAddr,
-) -> Result<(SocketAddr, transport::Preamble, ClientLeg), SessionError> {
+) -> Result<(SocketAddr, transport::Preamble, SessionCodecs, ClientLeg), SessionError> {
     let malformed = |detail: String| SessionError::Malformed {
         side: Side::Client,
         detail,
@@ -266,14 +284,23 @@ async fn accept_client(
         Err(PreambleError::Frame(e)) => return Err(frame_error(Side::Client, e)),
         Err(e) => return Err(malformed(e.to_string())),
     };
-    let leg = client_leg::handshake(shared, preamble.prologue(), reader, writer).await?;
-    Ok((client_addr, preamble, leg))
+    // Configuration makes every accepted version name a dictionary in binary.
+    let codecs = shared
+        .codecs(preamble.version)
+        .ok_or_else(|| malformed(format!("no dictionary for version {}", preamble.version)))?;
+    let leg = client_leg::handshake(
+        shared,
+        preamble.prologue(),
+        reader,
+        writer,
+        codecs.to_client.as_ref(),
+    )
+    .await?;
+    Ok((client_addr, preamble, codecs, leg))
 }
 
 /// State the two directions and the watchdog share.
-struct Relay<'a> {
-    /// Stanza codec.
-    codec: &'a dyn StanzaCodec,
+struct Relay {
     /// The first reason to stop; later ones are consequences.
     cause: SyncMutex<Option<SessionError>>,
     /// Tells every part to stop reading.
@@ -284,7 +311,7 @@ struct Relay<'a> {
     last_activity_ms: AtomicU64,
 }
 
-impl Relay<'_> {
+impl Relay {
     /// Records why the session ends (first caller wins) and stops every part.
     fn finish(&self, error: SessionError) {
         let mut cause = self.cause.lock().expect("not poisoned");
@@ -302,6 +329,7 @@ impl Relay<'_> {
     async fn direction(
         &self,
         direction: Direction,
+        codec: &dyn StanzaCodec,
         reader: &mut FrameReader,
         cipher: &mut RecvCipher,
         mut service: StanzaService,
@@ -338,7 +366,7 @@ impl Relay<'_> {
                             detail: "transport frame failed to decrypt".into(),
                         })?;
                 frame.truncate(len);
-                let stanza = self.codec.decode(frame.freeze()).map_err(|e| {
+                let stanza = codec.decode(frame.freeze()).map_err(|e| {
                     if e.code() == 413 {
                         SessionError::Limit {
                             side: from,
@@ -360,14 +388,14 @@ impl Relay<'_> {
                     forward
                         .lock()
                         .await
-                        .queue(self.codec, &stanza)
-                        .map_err(|_| SessionError::Closed(to))?;
+                        .queue(&stanza)
+                        .map_err(|e| queue_error(e, from, to))?;
                 }
                 if let Some(reply) = routed.reply {
                     back.lock()
                         .await
-                        .queue(self.codec, &reply)
-                        .map_err(|_| SessionError::Closed(from))?;
+                        .queue(&reply)
+                        .map_err(|e| queue_error(e, from, from))?;
                 }
                 batch.push(read_at);
                 // Write when no further frame is already here, or the batch is large.

@@ -10,6 +10,8 @@
 //! its query came), so each sink sits behind an async mutex; the lock is uncontended
 //! except at those moments.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 
 use crate::codec::{put_header, FrameWriter};
@@ -27,6 +29,8 @@ pub struct Sink {
     writer: FrameWriter,
     /// Transport send state; its nonce counter advances per frame.
     cipher: SendCipher,
+    /// Encodes stanzas for this leg: its encoding, dictionary and direction of travel.
+    codec: Arc<dyn StanzaCodec>,
     /// Set once a write failed: nothing more is written to this side.
     failed: bool,
     /// Encrypted frames not yet written.
@@ -35,18 +39,19 @@ pub struct Sink {
 
 impl Sink {
     /// A sink over an established transport.
-    pub fn new(writer: FrameWriter, cipher: SendCipher) -> Self {
+    pub fn new(writer: FrameWriter, cipher: SendCipher, codec: Arc<dyn StanzaCodec>) -> Self {
         Self {
             writer,
             cipher,
+            codec,
             failed: false,
             pending: BytesMut::new(),
         }
     }
 
     /// Encrypts and writes one stanza now.
-    pub async fn send(&mut self, codec: &dyn StanzaCodec, stanza: &Stanza) -> std::io::Result<()> {
-        self.queue(codec, stanza)?;
+    pub async fn send(&mut self, stanza: &Stanza) -> std::io::Result<()> {
+        self.queue(stanza)?;
         self.flush().await
     }
 
@@ -56,10 +61,14 @@ impl Sink {
         self.flush().await
     }
 
-    /// Encrypts one stanza into the batch.
-    pub fn queue(&mut self, codec: &dyn StanzaCodec, stanza: &Stanza) -> std::io::Result<()> {
+    /// Encrypts one stanza into the batch. A stanza the codec cannot write (a modified
+    /// one over the wire format's counts) is an `InvalidData` error whose source is the
+    /// [`crate::stanza::StanzaError`]; any other error means the side is gone.
+    pub fn queue(&mut self, stanza: &Stanza) -> std::io::Result<()> {
         let mut plain = BytesMut::with_capacity(stanza.wire_len() + 1);
-        codec.encode(stanza, &mut plain);
+        self.codec
+            .encode(stanza, &mut plain)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         self.queue_plaintext(&plain)
     }
 

@@ -12,7 +12,9 @@ use crate::handshake::client_payload::ClientPayloadFields;
 use crate::handshake::{AppVersion, HandshakeMessage, InteropData, UserAgent};
 use crate::noise::{cert, Initiator, Keypair, NoiseError, Pattern};
 use crate::proxy::sink::Sink;
-use crate::stanza::{Element, Opaque, Stanza, StanzaCodec, StanzaError, XmlCodec};
+use crate::stanza::{
+    Element, Encoding, Kind, Opaque, SessionCodecs, Stanza, StanzaCodec, StanzaError,
+};
 use crate::transport::{proxy_protocol, Preamble, WireVersion};
 
 use super::source::Source;
@@ -68,6 +70,8 @@ pub struct ClientOptions {
     pub app_version: [u32; 3],
     /// A PROXY v2 header (source, destination) to send first, as a load balancer would.
     pub proxy_header: Option<(SocketAddr, SocketAddr)>,
+    /// The stanza encoding; binary uses the dictionary `version` names.
+    pub encoding: Encoding,
 }
 
 impl ClientOptions {
@@ -85,6 +89,7 @@ impl ClientOptions {
             platform: 0,
             app_version: [2, 24, 0],
             proxy_header: None,
+            encoding: Encoding::Binary,
         }
     }
 
@@ -118,8 +123,10 @@ pub struct SimClient {
     pub sink: Sink,
     /// Receives stanzas.
     source: Source,
-    /// Stanza codec.
+    /// Decodes what the server sends.
     codec: Arc<dyn StanzaCodec>,
+    /// The encoding the client speaks.
+    encoding: Encoding,
     /// The pattern the handshake ended with.
     pub pattern: Pattern,
     /// The server's static key as the handshake showed it (XX and XXfallback).
@@ -184,16 +191,23 @@ impl SimClient {
         }
         let pattern = initiator.pattern();
         let transport = initiator.into_transport()?;
-        let codec: Arc<dyn StanzaCodec> = Arc::new(XmlCodec {
-            limits: Default::default(),
-        });
+        let codecs = SessionCodecs::new(
+            options.encoding,
+            options.version.major,
+            options.version.minor,
+            Default::default(),
+        )
+        .ok_or_else(|| {
+            SimError::Protocol(format!("no dictionary for version {}", options.version))
+        })?;
         Ok(Self {
-            sink: Sink::new(writer, transport.send),
+            sink: Sink::new(writer, transport.send, codecs.to_server),
             source: Source {
                 reader,
                 cipher: transport.recv,
             },
-            codec,
+            codec: codecs.to_client,
+            encoding: options.encoding,
             pattern,
             server_static,
         })
@@ -203,13 +217,13 @@ impl SimClient {
     pub async fn login(addr: SocketAddr, options: &ClientOptions) -> Result<Self, SimError> {
         let mut client = Self::connect(addr, options).await?;
         match client.recv().await? {
-            Some(s) if s.root().name() == "success" => Ok(client),
-            Some(s) if s.root().name() == "failure" => Err(SimError::Refused(
-                s.root().attr("reason").unwrap_or_default().into_owned(),
+            Some(s) if s.kind() == Kind::Success => Ok(client),
+            Some(s) if s.kind() == Kind::Failure => Err(SimError::Refused(
+                s.attr("reason").unwrap_or_default().into_owned(),
             )),
             Some(s) => Err(SimError::Protocol(format!(
                 "expected <success/>, got <{}>",
-                s.root().name()
+                s.node().name()
             ))),
             None => Err(SimError::Protocol("closed before <success/>".into())),
         }
@@ -217,7 +231,7 @@ impl SimClient {
 
     /// Sends one stanza.
     pub async fn send(&mut self, stanza: &Stanza) -> Result<(), SimError> {
-        Ok(self.sink.send(self.codec.as_ref(), stanza).await?)
+        send(&mut self.sink, self.encoding, stanza).await
     }
 
     /// Sends one plaintext (flags byte + body) exactly as given, for hostile-input tests.
@@ -246,7 +260,7 @@ impl SimClient {
     pub async fn recv_skip_acks(&mut self) -> Result<Option<Stanza>, SimError> {
         loop {
             match self.recv().await? {
-                Some(s) if s.root().name() == "ack" => continue,
+                Some(s) if s.kind() == Kind::Ack => continue,
                 other => return Ok(other),
             }
         }
@@ -257,7 +271,7 @@ impl SimClient {
         (
             SimSender {
                 sink: self.sink,
-                codec: self.codec.clone(),
+                encoding: self.encoding,
             },
             SimReceiver {
                 source: self.source,
@@ -276,14 +290,14 @@ impl SimClient {
 pub struct SimSender {
     /// Writer.
     sink: Sink,
-    /// Codec.
-    codec: Arc<dyn StanzaCodec>,
+    /// The encoding the client speaks.
+    encoding: Encoding,
 }
 
 impl SimSender {
     /// Sends one stanza.
     pub async fn send(&mut self, stanza: &Stanza) -> Result<(), SimError> {
-        Ok(self.sink.send(self.codec.as_ref(), stanza).await?)
+        send(&mut self.sink, self.encoding, stanza).await
     }
 
     /// Closes the write direction.
@@ -305,6 +319,31 @@ impl SimReceiver {
     pub async fn recv(&mut self) -> Result<Option<Stanza>, SimError> {
         self.source.next(self.codec.as_ref()).await
     }
+}
+
+/// Sends a stanza a peer built, in the peer's encoding.
+pub(super) async fn send(
+    sink: &mut Sink,
+    encoding: Encoding,
+    stanza: &Stanza,
+) -> Result<(), SimError> {
+    match super::wire::for_encoding(stanza, encoding) {
+        Some(converted) => sink.send(&converted).await?,
+        None => sink.send(stanza).await?,
+    }
+    Ok(())
+}
+
+/// A keepalive ping, as real clients send one every 15-30 s per session.
+pub fn ping(id: &str) -> Stanza {
+    Stanza::from_element(
+        Element::new("iq")
+            .with_attr("id", id)
+            .with_attr("to", "@s.whatsapp.net")
+            .with_attr("type", "get")
+            .with_attr("xmlns", "w:p")
+            .with_child(Element::new("ping")),
+    )
 }
 
 /// A `<message>` to `to` carrying `payload` in an `<enc>`.

@@ -6,8 +6,9 @@ pub mod client;
 pub mod pki;
 pub mod server;
 mod source;
+mod wire;
 
-pub use client::{message, ClientOptions, SimClient, SimError, SimReceiver, SimSender};
+pub use client::{message, ping, ClientOptions, SimClient, SimError, SimReceiver, SimSender};
 pub use pki::Pki;
 pub use server::{ServerOptions, SimServer};
 

@@ -17,9 +17,11 @@ use crate::handshake::client_payload::ClientPayloadFields;
 use crate::handshake::HandshakeMessage;
 use crate::noise::{Keypair, Pattern, Responder};
 use crate::proxy::sink::Sink;
-use crate::stanza::{Element, Stanza, XmlCodec};
+use crate::stanza::binary::{Str, Value};
+use crate::stanza::{Element, Encoding, Kind, SessionCodecs, Stanza};
 use crate::transport::proxy_protocol;
 
+use super::client::send;
 use super::source::Source;
 use super::SimError;
 
@@ -52,6 +54,8 @@ pub struct ServerState {
     pub active: AtomicU64,
     /// While set, the server stops reading from its connections (a stalled upstream).
     pub stall: AtomicBool,
+    /// Whether new connections speak XML instead of binary.
+    xml: AtomicBool,
     /// Recent stanzas per account.
     received: Mutex<HashMap<u64, VecDeque<Stanza>>>,
     /// Client addresses from PROXY headers.
@@ -113,6 +117,14 @@ impl SimServer {
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The encoding connections accepted from now on speak (binary to start with, as
+    /// WhatsApp's server); binary uses the dictionary each client's version names.
+    pub fn set_encoding(&self, encoding: Encoding) {
+        self.state
+            .xml
+            .store(encoding == Encoding::Xml, Ordering::Relaxed);
     }
 
     /// The shared observations.
@@ -249,10 +261,20 @@ async fn serve_connection(
         .or(fields.username)
         .ok_or_else(|| SimError::Protocol("no account".into()))?;
 
-    let codec = XmlCodec {
-        limits: Default::default(),
+    let encoding = if state.xml.load(Ordering::Relaxed) {
+        Encoding::Xml
+    } else {
+        Encoding::Binary
     };
-    let mut sink = Sink::new(writer, transport.send);
+    let codecs = SessionCodecs::new(
+        encoding,
+        preamble.version.major,
+        preamble.version.minor,
+        Default::default(),
+    )
+    .ok_or_else(|| SimError::Protocol(format!("no dictionary for {}", preamble.version)))?;
+    let codec = codecs.to_server;
+    let mut sink = Sink::new(writer, transport.send, codecs.to_client);
     let mut source = Source {
         reader,
         cipher: transport.recv,
@@ -265,8 +287,12 @@ async fn serve_connection(
         .insert(account, tx.clone());
     state.logins.fetch_add(1, Ordering::Relaxed);
     state.active.fetch_add(1, Ordering::Relaxed);
-    sink.send(&codec, &Stanza::from_element(Element::new("success")))
-        .await?;
+    send(
+        &mut sink,
+        encoding,
+        &Stanza::from_element(Element::new("success")),
+    )
+    .await?;
 
     let result = async {
         loop {
@@ -275,13 +301,13 @@ async fn serve_connection(
                 continue;
             }
             tokio::select! {
-                incoming = source.next(&codec) => {
+                incoming = source.next(codec.as_ref()) => {
                     let Some(stanza) = incoming? else { return Ok(()) };
-                    if !handle(stanza, account, &codec, &mut sink, state).await? {
+                    if !handle(stanza, account, encoding, &mut sink, state).await? {
                         return Ok(());
                     }
                 }
-                Some(outgoing) = rx.recv() => sink.send(&codec, &outgoing).await?,
+                Some(outgoing) = rx.recv() => send(&mut sink, encoding, &outgoing).await?,
             }
         }
     }
@@ -298,7 +324,7 @@ async fn serve_connection(
 async fn handle(
     stanza: Stanza,
     account: u64,
-    codec: &XmlCodec,
+    encoding: Encoding,
     sink: &mut Sink,
     state: &ServerState,
 ) -> Result<bool, SimError> {
@@ -311,15 +337,13 @@ async fn handle(
         }
         queue.push_back(stanza.clone());
     }
-    let root = stanza.root();
-    match root.name() {
-        "xmlstreamend" => return Ok(false),
-        "message" => {
+    let root = stanza.node();
+    match stanza.kind() {
+        Kind::XmlStreamEnd => return Ok(false),
+        Kind::Message => {
             let id = root.attr("id").unwrap_or_default().into_owned();
             let to = root.attr("to").unwrap_or_default().into_owned();
-            let mut routed = stanza.clone();
-            routed.root_mut().set_attr("from", &super::jid(account));
-            routed.root_mut().remove_attr("to");
+            let routed = routed(&stanza, account);
             let route = super::account_of(&to)
                 .and_then(|a| state.routes.lock().expect("not poisoned").get(&a).cloned());
             let mut ack = Element::new("ack")
@@ -332,19 +356,44 @@ async fn handle(
                 }
                 None => ack = ack.with_attr("error", "404"),
             }
-            sink.send(codec, &Stanza::from_element(ack)).await?;
+            send(sink, encoding, &Stanza::from_element(ack)).await?;
         }
-        "iq" if root.attr("type").as_deref() == Some("get") => {
+        // Keepalive pings (`xmlns="w:p"`) and every other query get a result, as the
+        // WhatsApp server answers them.
+        Kind::Iq if root.attr_is("type", "get") => {
             let id = root.attr("id").unwrap_or_default().into_owned();
             let result = Element::new("iq")
                 .with_attr("type", "result")
                 .with_attr("id", &id)
                 .with_attr("from", "s.whatsapp.net");
-            sink.send(codec, &Stanza::from_element(result)).await?;
+            send(sink, encoding, &Stanza::from_element(result)).await?;
         }
         _ => {}
     }
     Ok(true)
+}
+
+/// The message as it is delivered: `from` the sender, without `to`. The rest, `<enc>`
+/// included, is carried as it came.
+fn routed(stanza: &Stanza, account: u64) -> Stanza {
+    let from = super::jid(account);
+    match stanza.binary() {
+        Some(node) => {
+            let mut node = node.clone();
+            node.attrs.retain(|a| !a.key.is("to") && !a.key.is("from"));
+            let from = match super::wire::parse_jid(&from) {
+                Some(jid) => Value::Jid(jid),
+                None => Value::Str(Str::new(&from)),
+            };
+            Stanza::from_node(node.with_attr("from", from))
+        }
+        None => {
+            let mut e = stanza.root().clone();
+            e.set_attr("from", &from);
+            e.remove_attr("to");
+            Stanza::from_element(e)
+        }
+    }
 }
 
 /// Reads one handshake frame.

@@ -1,35 +1,36 @@
-//! Stanzas: the XML elements carried one per decrypted transport frame (SPEC §2.8).
+//! Stanzas: the element trees carried one per decrypted transport frame, as XML text
+//! (SPEC §2.8) or in WhatsApp's binary token encoding (SPEC §2.10).
 //!
 //! The proxy sits on the hot path of every message, so the design favours not touching
 //! bytes it does not have to:
 //!
-//! - Parsing borrows from the frame (`quick-xml` over the body slice); names and values
-//!   are short inline copies or `Bytes` slices of the frame, never fresh `String`s.
 //! - A stanza that no annotation touched is forwarded with the very bytes it arrived
-//!   with; only [`Stanza::root_mut`] makes the proxy re-serialize.
-//! - Everything is kept in its escaped, on-the-wire form, so re-serializing a modified
+//!   with, tagged with their encoding; only a change makes the proxy re-serialize.
+//! - Each codec keeps every value in the form it came, so re-serializing a modified
 //!   stanza changes only what the annotation named.
 //! - End-to-end encrypted payloads live in [`Opaque`], which has no way to read them:
 //!   the proxy must never look inside, and the type system says so.
 //!
-//! The wire format sits behind [`StanzaCodec`], so WhatsApp's binary token encoding can
-//! be added as a second codec without touching the pipeline.
+//! Layout: [`codec`] holds [`Stanza`] and the [`StanzaCodec`] trait; [`view`] the
+//! read-only [`NodeRef`] the pipeline steps use; `body` the flags byte and bounded
+//! inflation both codecs share; [`xml`] and [`binary`] the two encodings.
 
+pub mod binary;
 mod body;
 mod codec;
-mod element;
-mod escape;
+mod codecs;
 mod kind;
 mod opaque;
-mod parse;
-mod raw;
-mod write;
+mod view;
+pub mod xml;
 
 pub use body::compress_frame;
-pub use codec::{Stanza, StanzaCodec, XmlCodec};
-pub use element::{Attribute, Comment, Element, Node, Text};
+pub use codec::{ReplyValue, Stanza, StanzaCodec, WireEncoding};
+pub use codecs::{dictionary_for, Encoding, SessionCodecs};
 pub use kind::Kind;
 pub use opaque::Opaque;
+pub use view::{Children, NodeRef};
+pub use xml::{Attribute, Comment, Element, Node, Text, XmlCodec};
 
 /// The bounds a peer's stanza must stay within (SPEC §2.8).
 ///

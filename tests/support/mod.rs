@@ -53,7 +53,7 @@ pub async fn eventually(mut f: impl FnMut() -> bool) {
 
 /// The attributes of a stanza's root, for assertions.
 pub fn attr(stanza: &Stanza, name: &str) -> Option<String> {
-    stanza.root().attr(name).map(|v| v.into_owned())
+    stanza.attr(name).map(|v| v.into_owned())
 }
 
 /// The value of `interop_proxy_sessions_closed_total{reason="REASON"}` in this process.
@@ -188,3 +188,8 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, St
 }
 
 pub mod tls;
+
+/// Tunes a deployment to speak XML text: for the tests about XML itself.
+pub fn speak_xml(c: &mut interop_proxy::config::Config) {
+    c.stanza.encoding = interop_proxy::stanza::Encoding::Xml;
+}

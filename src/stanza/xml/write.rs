@@ -67,7 +67,7 @@ pub(super) fn write_element<S: Sink>(e: &Element, out: &mut S) {
     out.put(b">");
 }
 
-pub(super) fn element_len(e: &Element) -> usize {
+pub(in crate::stanza) fn element_len(e: &Element) -> usize {
     let mut c = Counter(0);
     write_element(e, &mut c);
     c.0

@@ -8,9 +8,9 @@
 
 use super::element::{is_opaque_name, Attribute, Comment, Element, Node, Text};
 use super::escape::resolve_ref;
-use super::opaque::Opaque;
 use super::raw::RawStr;
-use super::{Limits, StanzaError};
+use crate::stanza::Opaque;
+use crate::stanza::{Limits, StanzaError};
 use bytes::Bytes;
 use quick_xml::events::Event;
 use quick_xml::Reader;

@@ -5,8 +5,8 @@
 //! actually read.
 
 use super::escape::{escape, is_xml_char, unescape, Context};
-use super::opaque::Opaque;
 use super::raw::RawStr;
+use crate::stanza::Opaque;
 use std::borrow::Cow;
 
 /// An XML element: name, attributes in wire order, child nodes in wire order.

@@ -1,0 +1,512 @@
+//! Known answers, captures and the strictness rules of SPEC §2.10.
+
+use bytes::Bytes;
+use serde_json::{json, Value as Json};
+
+use super::decode::decode;
+use super::encode::encode;
+use super::node::{BytesWidth, Content, Jid, Leg, ListWidth, Node, Str, Value};
+use super::tokens::{dictionary, Dictionary};
+use crate::stanza::{Limits, Opaque, StanzaError};
+
+const VECTORS: &str = include_str!("../../../tests/data/wa-binary-vectors.json");
+
+pub(super) fn dict(version: u8) -> &'static Dictionary {
+    dictionary(version).expect("known dictionary")
+}
+
+pub(super) fn unhex(s: &str) -> Bytes {
+    Bytes::from(hex::decode(s).expect("hex"))
+}
+
+pub(super) fn decode_with(
+    body: &Bytes,
+    dict: &'static Dictionary,
+    leg: Leg,
+) -> Result<Node, StanzaError> {
+    decode(body, dict, leg, &Limits::default())
+}
+
+pub(super) fn encode_with(node: &Node, dict: &Dictionary, leg: Leg) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(node, dict, leg, &mut out).expect("encodable");
+    out
+}
+
+/// The node in the vectors' JSON shape; JIDs in their text form.
+pub(super) fn view(node: &Node) -> Json {
+    let attrs: Vec<Json> = node
+        .attrs
+        .iter()
+        .map(|a| json!([a.key.as_text(), a.value.as_text()]))
+        .collect();
+    let content = match &node.content {
+        Content::None => Json::Null,
+        Content::ListEmpty => json!({ "list_empty": true }),
+        Content::Children { nodes, .. } => nodes.iter().map(view).collect(),
+        Content::Text(v) => json!(v.as_text()),
+        Content::Bytes { payload, .. } => json!({ "bytes": hex::encode(payload.wire_bytes()) }),
+    };
+    json!({ "tag": node.tag.as_text(), "attrs": attrs, "content": content })
+}
+
+/// The vector's node built the way the proxy builds nodes, if it has no JID values
+/// (JIDs are never written from plain strings).
+fn build(want: &Json) -> Option<Node> {
+    let mut node = Node::new(want["tag"].as_str()?);
+    for kv in want["attrs"].as_array()? {
+        let value = kv[1].as_str()?;
+        if value.contains('@') {
+            return None;
+        }
+        node = node.with_str_attr(kv[0].as_str()?, value);
+    }
+    node.content = match &want["content"] {
+        Json::Null => Content::None,
+        Json::String(s) => Content::Text(Value::Str(Str::new(s))),
+        Json::Array(children) => {
+            for child in children {
+                node.push_child(build(child)?);
+            }
+            node.content
+        }
+        bytes => {
+            let payload = hex::decode(bytes["bytes"].as_str()?).ok()?;
+            Content::Bytes {
+                width: BytesWidth::for_len(payload.len()),
+                payload: Opaque::from_bytes(payload),
+            }
+        }
+    };
+    Some(node)
+}
+
+fn vectors() -> Json {
+    serde_json::from_str(VECTORS).expect("vectors JSON")
+}
+
+/// Every body in the vectors file, without its flags byte, with its dictionary.
+pub(super) fn vector_bodies() -> Vec<(Bytes, &'static Dictionary)> {
+    let all = vectors();
+    let mut out = Vec::new();
+    for v in all["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(all["captures"].as_array().unwrap())
+    {
+        let d = dict(v["dictionary"].as_u64().unwrap() as u8);
+        let body = match v["plaintext_hex"].as_str() {
+            Some(p) => unhex(p).slice(1..),
+            None => unhex(v["node_hex"].as_str().unwrap()),
+        };
+        out.push((body, d));
+    }
+    out
+}
+
+#[test]
+fn vectors_decode_reencode_and_build() {
+    let mut built = 0;
+    for v in vectors()["vectors"].as_array().unwrap() {
+        let what = v["what"].as_str().unwrap();
+        let d = dict(v["dictionary"].as_u64().unwrap() as u8);
+        let plain = unhex(v["plaintext_hex"].as_str().unwrap());
+        assert_eq!(plain[0], 0, "{what}: flags byte");
+        let body = plain.slice(1..);
+        for leg in [Leg::ToServer, Leg::ToClient] {
+            let node = decode_with(&body, d, leg).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(view(&node), v["node"], "{what}");
+            assert_eq!(encode_with(&node, d, leg), body, "{what}: re-encoded");
+        }
+        if let Some(node) = build(&v["node"]) {
+            assert_eq!(
+                hex::encode(encode_with(&node, d, Leg::ToServer)),
+                hex::encode(&body),
+                "{what}: built"
+            );
+            built += 1;
+        }
+    }
+    assert_eq!(built, 7, "the vectors without JID values");
+}
+
+#[test]
+fn capture_success_dictionary_3() {
+    let all = vectors();
+    let c = &all["captures"][0];
+    let body = unhex(c["node_hex"].as_str().unwrap());
+    let node = decode_with(&body, dict(3), Leg::ToClient).unwrap();
+    assert_eq!(view(&node), c["expect"]);
+    assert!(matches!(
+        node.attr("lid"),
+        Some(Value::Jid(Jid::Ad {
+            domain: 1,
+            device: 42,
+            ..
+        }))
+    ));
+    assert_eq!(encode_with(&node, dict(3), Leg::ToClient), body);
+}
+
+#[test]
+fn capture_ib_needs_dictionary_2() {
+    let all = vectors();
+    let c = &all["captures"][1];
+    let body = unhex(c["plaintext_hex"].as_str().unwrap()).slice(1..);
+    let node = decode_with(&body, dict(2), Leg::ToClient).unwrap();
+    assert_eq!(view(&node), c["expect"]);
+    assert_eq!(encode_with(&node, dict(2), Leg::ToClient), body);
+    match decode_with(&body, dict(3), Leg::ToClient) {
+        Err(e) => assert_eq!(e.code(), 400),
+        Ok(wrong) => assert_ne!(view(&wrong), c["expect"]),
+    }
+}
+
+fn code(hex: &str, d: &'static Dictionary, limits: &Limits) -> u16 {
+    match decode(&unhex(hex), d, Leg::ToClient, limits) {
+        Ok(n) => panic!("{hex} decoded to {n:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn malformed_bodies_are_400() {
+    let cases = [
+        ("", "empty body"),
+        ("00", "LIST_EMPTY where a node is expected"),
+        ("f800", "a short list of 0 items as the node"),
+        ("f90000", "a long list of 0 items as the node"),
+        ("13", "a node that is not a list"),
+        ("f80213ff01c0", "NIBBLE_8 nibble 12"),
+        ("f80213ff01d1", "NIBBLE_8 nibble 13"),
+        ("f80213ff011e", "NIBBLE_8 nibble 14"),
+        ("f80213ff811c", "NIBBLE_8 nibble 12 in the padding position"),
+        ("f80213fc05414243", "FC length past the end"),
+        ("f80213fd000100", "FD length past the end"),
+        ("f80213feffffffff00", "FE length past the end"),
+        ("f80213fd100001aa", "FD with bits above the 20"),
+        ("f80213fb05aa", "packed length past the end"),
+        ("f80213f80a", "child count past the end"),
+        ("f80213f9ffff", "u16 child count past the end"),
+        ("f80513", "node count past the end"),
+        ("f8011300", "a byte after the node"),
+        ("f8011313", "a token after the node"),
+        ("f80313fa000307", "a JID as an attribute key"),
+        ("f803130007", "LIST_EMPTY as an attribute key"),
+        ("f80313f8011307", "a list as an attribute key"),
+        ("f80100", "LIST_EMPTY as the tag"),
+        ("f801fc00", "an empty raw tag"),
+        ("f801ff00", "an empty packed tag"),
+        ("f801fb80", "an empty packed tag with a padding bit"),
+        ("f801fa0003", "a JID as the tag"),
+        ("f801f80113", "a list as the tag"),
+        ("f8031311f80113", "a list as an attribute value"),
+        ("f8031311f800", "an empty list as an attribute value"),
+        ("f8031311fafa000303", "a JID as a JID part"),
+        ("f8031311f70001f80113", "a list as a JID part"),
+    ];
+    for (hex, why) in cases {
+        assert_eq!(code(hex, dict(3), &Limits::default()), 400, "{why}: {hex}");
+    }
+    for b in 0xF0..=0xF4u8 {
+        for hex in [
+            format!("f801{b:02x}"),
+            format!("f80213{b:02x}"),
+            format!("f80313{b:02x}07"),
+            format!("f8031311{b:02x}"),
+            format!("f8031311fa00{b:02x}"),
+        ] {
+            assert_eq!(
+                code(&hex, dict(3), &Limits::default()),
+                400,
+                "unassigned {hex}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tokens_outside_their_table_are_400() {
+    let mut tables: Json = serde_json::from_str(include_str!("tokens/wa-tokens-v3.json")).unwrap();
+    tables["single_byte"][5] = json!("");
+    tables["double_byte"] = json!([["zero", "one"], [], [], []]);
+    let json: &'static str = Box::leak(tables.to_string().into_boxed_str());
+    let gaps: &'static Dictionary = Box::leak(Box::new(Dictionary::load(3, json)));
+    let limits = Limits::default();
+    assert_eq!(
+        code("f80105", gaps, &limits),
+        400,
+        "unassigned single-byte entry"
+    );
+    assert_eq!(
+        code("f801ec02", gaps, &limits),
+        400,
+        "past the end of table 0"
+    );
+    assert_eq!(code("f801ed00", gaps, &limits), 400, "empty table 1");
+    let node = decode(&unhex("f801ec01"), gaps, Leg::ToServer, &limits).unwrap();
+    assert!(node.tag.is("one"));
+}
+
+/// `F8 02 <message> F8 01` per level around a `<message/>` leaf.
+fn nested(depth: usize) -> String {
+    "f80213f801".repeat(depth - 1) + "f80113"
+}
+
+#[test]
+fn limits_are_413() {
+    let limits = Limits::default();
+    assert!(decode(&unhex(&nested(32)), dict(3), Leg::ToClient, &limits).is_ok());
+    assert_eq!(code(&nested(33), dict(3), &limits), 413);
+    let shallow = Limits {
+        max_depth: 2,
+        ..limits
+    };
+    assert!(decode(&unhex(&nested(2)), dict(3), Leg::ToClient, &shallow).is_ok());
+    assert_eq!(code(&nested(3), dict(3), &shallow), 413);
+
+    let attrs = |n: usize| format!("f8{:02x}13{}", 1 + 2 * n, "0808".repeat(n));
+    let node = decode(&unhex(&attrs(64)), dict(3), Leg::ToClient, &limits).unwrap();
+    assert_eq!(node.attrs.len(), 64);
+    assert_eq!(code(&attrs(65), dict(3), &limits), 413);
+    // The attribute limit is checked before anything the count would pay for.
+    assert_eq!(code("f9ffff13", dict(3), &limits), 413);
+}
+
+#[test]
+fn counts_near_their_maximum_fail_without_allocating() {
+    let open = Limits {
+        max_attributes: usize::MAX,
+        max_depth: usize::MAX,
+        ..Limits::default()
+    };
+    for hex in [
+        "f9ffff13",
+        "f9fffe1308",
+        "f80213f9ffff",
+        "f80213f9fffff80113",
+        "f80213feffffffff",
+    ] {
+        assert_eq!(code(hex, dict(3), &open), 400, "{hex}");
+    }
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    for (body, d) in vector_bodies() {
+        for len in 0..body.len() {
+            for leg in [Leg::ToServer, Leg::ToClient] {
+                let err = decode_with(&body.slice(..len), d, leg).expect_err("truncated");
+                assert_eq!(err.code(), 400);
+            }
+        }
+    }
+}
+
+/// `<to jid=…/>` with `123:7` of integrator 300, then the given server string.
+fn interop(server: &str) -> Bytes {
+    unhex(&format!("f803110cf5ff82123f0007012c{server}"))
+}
+
+#[test]
+fn interop_jid_carries_its_server_towards_the_client_only() {
+    let to_client = interop("fc07696e7465726f70");
+    let to_server = interop("");
+    let d = dict(3);
+
+    let node = decode_with(&to_client, d, Leg::ToClient).unwrap();
+    let Some(Value::Jid(
+        jid @ Jid::Interop {
+            server: Some(s), ..
+        },
+    )) = node.attr("jid")
+    else {
+        panic!("{node:?}");
+    };
+    assert!(s.is("interop"));
+    assert_eq!(jid.to_text(), "300-123:7@interop");
+    assert_eq!(encode_with(&node, d, Leg::ToClient), to_client);
+    assert_eq!(encode_with(&node, d, Leg::ToServer), to_server);
+
+    let node = decode_with(&to_server, d, Leg::ToServer).unwrap();
+    let Some(Value::Jid(jid @ Jid::Interop { server: None, .. })) = node.attr("jid") else {
+        panic!("{node:?}");
+    };
+    assert_eq!(jid.to_text(), "300-123:7@interop");
+    assert_eq!(encode_with(&node, d, Leg::ToServer), to_server);
+    assert_eq!(
+        encode_with(&node, d, Leg::ToClient),
+        to_client,
+        "server added"
+    );
+
+    assert!(decode_with(&to_client, d, Leg::ToServer).is_err());
+    assert!(decode_with(&to_server, d, Leg::ToClient).is_err());
+}
+
+#[test]
+fn ad_jid_keeps_an_unknown_domain_and_fb_jid_reads() {
+    let body = unhex("f803110cf70502ff82123f");
+    let node = decode_with(&body, dict(3), Leg::ToServer).unwrap();
+    assert!(matches!(
+        node.attr("jid"),
+        Some(Value::Jid(Jid::Ad {
+            domain: 5,
+            device: 2,
+            ..
+        }))
+    ));
+    assert_eq!(node.attr("jid").unwrap().as_text(), "123:2@unknown");
+    assert_eq!(encode_with(&node, dict(3), Leg::ToServer), body);
+
+    let body = unhex("f803110cf6ff82123f0003cc");
+    let node = decode_with(&body, dict(3), Leg::ToServer).unwrap();
+    assert_eq!(node.attr("jid").unwrap().as_text(), "123:3@msgr");
+    assert_eq!(encode_with(&node, dict(3), Leg::ToServer), body);
+}
+
+/// Decodes `before`, lets `change` modify it, and checks the bytes it encodes to.
+fn after(before: &str, change: impl FnOnce(&mut Node), want: &str) {
+    let mut node = decode_with(&unhex(before), dict(3), Leg::ToServer).unwrap();
+    change(&mut node);
+    assert_eq!(
+        hex::encode(encode_with(&node, dict(3), Leg::ToServer)),
+        want
+    );
+}
+
+#[test]
+fn appending_changes_only_the_counts_and_the_child() {
+    let ping = || Node::new("ping");
+    // The keepalive: its one-child list becomes a two-child list.
+    after(
+        "f80a1908ff04123b45a111fa000304291657f801f80156",
+        |n| n.push_child(ping()),
+        "f80a1908ff04123b45a111fa000304291657f802f80156f80156",
+    );
+    // No content yet: the node's own count grows and a list appears.
+    after(
+        "f8031308fb0a3eb0c431c26a1916e07e",
+        |n| n.push_child(ping()),
+        "f8041308fb0a3eb0c431c26a1916e07ef801f80156",
+    );
+    // `00` content becomes a list.
+    after("f8021300", |n| n.push_child(ping()), "f80213f801f80156");
+    // A replaced value is written with the ladder; the rest stays as it came.
+    after(
+        "f803110cf70021ff06551199887766",
+        |n| {
+            n.attrs[0].value = Value::Str(Str::new("x"));
+        },
+        "f803110cfc0178",
+    );
+    // A short list that outgrows its u8 count is written long.
+    let full = format!("f80213f8ff{}", "f80156".repeat(255));
+    let grown = format!("f80213f90100{}", "f80156".repeat(256));
+    after(&full, |n| n.push_child(ping()), &grown);
+    // A long list stays long.
+    after(
+        "f80213f90001f80156",
+        |n| n.push_child(ping()),
+        "f80213f90002f80156f80156",
+    );
+}
+
+#[test]
+fn created_strings_follow_the_ladder() {
+    let d = dict(3);
+    let (table, index) = (1u8, 7u8);
+    let double = d.double(table, index).unwrap();
+    let cases = [
+        ("", "fc00"),
+        ("message", "13"),
+        (double, "ed07"),
+        ("123", "ff82123f"),
+        ("-.1", "ff82ab1f"),
+        ("ABC", "fb82abcf"),
+        ("12A", "fb8212af"),
+        ("interop", "fc07696e7465726f70"),
+        ("abc", "fc03616263"),
+    ];
+    for (s, want) in cases {
+        let node = Node::new("message").with_str_attr("id", s);
+        assert_eq!(
+            hex::encode(encode_with(&node, d, Leg::ToServer)),
+            format!("f8031308{want}"),
+            "{s:?}"
+        );
+    }
+    let long = |s: String, head: &str| {
+        let node = Node::new("message").with_str_attr("id", &s);
+        let out = encode_with(&node, d, Leg::ToServer);
+        assert_eq!(
+            hex::encode(&out[4..4 + head.len() / 2]),
+            head,
+            "{} chars",
+            s.len()
+        );
+    };
+    long("1".repeat(127), "ffc0");
+    long("1".repeat(128), "fc80");
+    long("A".repeat(300), "fd00012c");
+}
+
+#[test]
+fn created_content_and_widths() {
+    let d = dict(3);
+    // String content the ladder writes raw is bytes content on the wire.
+    let node = Node {
+        content: Content::Text(Value::Str(Str::new("Alice"))),
+        ..Node::new("message")
+    };
+    let out = Bytes::from(encode_with(&node, d, Leg::ToServer));
+    let back = decode_with(&out, d, Leg::ToServer).unwrap();
+    assert!(matches!(
+        back.content,
+        Content::Bytes {
+            width: BytesWidth::B8,
+            ..
+        }
+    ));
+    // A width too narrow for its payload is widened.
+    let node = Node {
+        content: Content::Bytes {
+            width: BytesWidth::B8,
+            payload: Opaque::from_bytes(vec![1; 300]),
+        },
+        width: ListWidth::Long,
+        ..Node::new("enc")
+    };
+    let out = encode_with(&node, d, Leg::ToServer);
+    assert_eq!(hex::encode(&out[..8]), "f900021dfd00012c");
+    // A list the wire cannot count is refused, not truncated.
+    let mut node = Node::new("list");
+    node.content = Content::Children {
+        width: ListWidth::Long,
+        nodes: vec![Node::new("a"); 65536],
+    };
+    let err = encode(&node, d, Leg::ToServer, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.code(), 413);
+}
+
+#[test]
+fn dictionaries() {
+    assert!(dictionary(1).is_none() && dictionary(4).is_none());
+    for v in [2, 3] {
+        let d = dict(v);
+        assert_eq!(d.version(), v);
+        assert_eq!(d.single(0), None);
+        assert_eq!(d.double(4, 0), None);
+        for b in 1..=0xEBu8 {
+            let s = d.single(b).unwrap();
+            assert_eq!(d.token(s), Some(super::tokens::Token::Single(b)));
+        }
+        for (t, i) in (0..4u8).flat_map(|t| (0..=255u8).map(move |i| (t, i))) {
+            let s = d.double(t, i).unwrap();
+            assert_eq!(d.token(s), Some(super::tokens::Token::Double(t, i)));
+        }
+        assert_eq!(d.token(""), None);
+    }
+    assert_ne!(dict(2).single(9), dict(3).single(9));
+}
