@@ -17,7 +17,6 @@ use crate::handshake::client_payload::ClientPayloadFields;
 use crate::handshake::HandshakeMessage;
 use crate::noise::{Keypair, Pattern, Responder};
 use crate::proxy::sink::Sink;
-use crate::stanza::binary::{Str, Value};
 use crate::stanza::{Element, Encoding, Kind, SessionCodecs, Stanza};
 use crate::transport::proxy_protocol;
 
@@ -374,26 +373,16 @@ async fn handle(
 }
 
 /// The message as it is delivered: `from` the sender, without `to`. The rest, `<enc>`
-/// included, is carried as it came.
+/// included, is carried as it came. A binary message is written afresh, as the server
+/// does: the recipient's session may use another dictionary than the sender's.
 fn routed(stanza: &Stanza, account: u64) -> Stanza {
-    let from = super::jid(account);
-    match stanza.binary() {
-        Some(node) => {
-            let mut node = node.clone();
-            node.attrs.retain(|a| !a.key.is("to") && !a.key.is("from"));
-            let from = match super::wire::parse_jid(&from) {
-                Some(jid) => Value::Jid(jid),
-                None => Value::Str(Str::new(&from)),
-            };
-            Stanza::from_node(node.with_attr("from", from))
-        }
-        None => {
-            let mut e = stanza.root().clone();
-            e.set_attr("from", &from);
-            e.remove_attr("to");
-            Stanza::from_element(e)
-        }
-    }
+    let mut e = match stanza.binary() {
+        Some(node) => node.to_element(),
+        None => stanza.root().clone(),
+    };
+    e.set_attr("from", &super::jid(account));
+    e.remove_attr("to");
+    Stanza::from_element(e)
 }
 
 /// Reads one handshake frame.

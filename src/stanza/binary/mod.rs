@@ -17,6 +17,12 @@ mod node;
 mod tokens;
 
 #[cfg(test)]
+mod oracle_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod strict_tests;
+#[cfg(test)]
 mod tests;
 
 pub use node::{Attr, BytesWidth, Content, Jid, Leg, ListWidth, Node, Str, Value};

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::stanza::{compress_frame, Kind, Opaque, Stanza, StanzaError};
 use bytes::BytesMut;
