@@ -10,7 +10,9 @@
 //! - [`handshake`]: the protobuf handshake messages and the `ClientPayload` view.
 //! - [`noise`]: the WhatsApp dialect of Noise (XX, IK, XXfallback), the transport
 //!   cipher, certificate chains.
-//! - [`stanza`]: the XML stanza parser with its limits, the opaque payload type, writer.
+//! - [`stanza`]: the stanza both encodings share, the opaque payload type, and the two
+//!   codecs with their limits: WhatsApp's binary tokens (`stanza::binary`, per-session
+//!   dictionary) and XML text (`stanza::xml`).
 //! - [`caps`]: capability profiles, rules, XEP-0115 verification strings, the lookup.
 //! - [`auth`]: the client's JWT and product, checked before any upstream exists.
 //! - [`pipeline`]: the tower layers every stanza passes, per direction.
