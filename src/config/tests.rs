@@ -499,3 +499,44 @@ fn datetime_is_named_as_such() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("found a datetime"), "{errs:?}");
 }
+
+#[test]
+fn binary_stanzas_need_a_dictionary_for_every_version() {
+    // A version without a dictionary, and an upstream version on the other dictionary,
+    // are reported together with an unrelated bad value.
+    let f = file(
+        r#"
+[client]
+versions = ["6.3", "5.2"]
+[upstream]
+version = "6.2"
+[limits]
+max_depth = 0
+"#,
+    );
+    let errs = errors(Some(f.path()), &[]);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs
+        .iter()
+        .any(|e| e.starts_with("client.versions: 5.2 names no token dictionary")));
+    assert!(errs
+        .iter()
+        .any(|e| e.starts_with("upstream.version: 6.2 uses dictionary 2")
+            && e.contains("clients of version 6.3 use dictionary 3")));
+    assert!(errs.iter().any(|e| e.starts_with("limits.max_depth:")));
+    // The same versions are fine with XML text, where no dictionary is involved.
+    let vars = [
+        ("INTEROP_PROXY_STANZA__ENCODING", "xml"),
+        ("INTEROP_PROXY_LIMITS__MAX_DEPTH", "8"),
+    ];
+    assert!(Config::load_from(Some(f.path()), &env(&vars)).is_ok());
+    // Both dictionaries at once, and an upstream version naming none.
+    let ok = env(&[("INTEROP_PROXY_CLIENT__VERSIONS", r#"["6.3","6.2"]"#)]);
+    let c = Config::load_from(None, &ok).unwrap();
+    assert_eq!(c.stanza.encoding, Encoding::Binary);
+    let errs = errors(None, &[("INTEROP_PROXY_UPSTREAM__VERSION", "5.2")]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].starts_with("upstream.version: 5.2 names no token dictionary"));
+    let errs = errors(None, &[("INTEROP_PROXY_STANZA__ENCODING", "json")]);
+    assert!(errs[0].starts_with("stanza.encoding:"), "{errs:#?}");
+}
