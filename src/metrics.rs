@@ -13,6 +13,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::noise::Pattern;
+use crate::stanza::Kind;
+
 use ::metrics::{Counter, Gauge, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -217,43 +220,6 @@ impl LookupResult {
     }
 }
 
-/// Handshake `pattern` label values.
-pub const PATTERNS: [&str; 3] = ["xx", "ik", "xx_fallback"];
-
-/// Stanza `kind` label values; anything else is counted as `other` (the last entry).
-pub const STANZA_KINDS: [&str; 13] = [
-    "message",
-    "receipt",
-    "ack",
-    "presence",
-    "iq",
-    "notification",
-    "call",
-    "chatstate",
-    "success",
-    "failure",
-    "stream_error",
-    "xmlstreamend",
-    "other",
-];
-
-const OTHER_KIND: usize = STANZA_KINDS.len() - 1;
-
-/// Maps a stanza's element name to its `kind` label, so callers never pass wire text.
-pub fn stanza_kind(element: &str) -> &'static str {
-    match element {
-        "stream:error" => "stream_error",
-        _ => STANZA_KINDS[kind_index(element)],
-    }
-}
-
-fn kind_index(kind: &str) -> usize {
-    STANZA_KINDS[..OTHER_KIND]
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(OTHER_KIND)
-}
-
 /// Handles for every labelled series, resolved once against the installed recorder.
 /// Arrays are indexed by the enums' discriminants, which follow their `ALL` order.
 struct Handles {
@@ -266,7 +232,7 @@ struct Handles {
     /// [`HANDSHAKE_DURATION`] by leg.
     handshake_duration: [Histogram; 2],
     /// [`STANZAS`] as `[direction][kind]`.
-    stanzas: [[Counter; STANZA_KINDS.len()]; 2],
+    stanzas: [[Counter; Kind::ALL.len()]; 2],
     /// [`STANZA_BYTES`] by direction.
     stanza_bytes: [Counter; 2],
     /// [`RELAY_DURATION`] by direction.
@@ -384,15 +350,15 @@ fn resolve_handles() -> Handles {
         sessions_active,
         connections_accepted: counter!(CONNECTIONS_ACCEPTED),
         handshakes: Leg::ALL.map(|leg| {
-            PATTERNS.map(|pattern| {
+            Pattern::ALL.map(|pattern| {
                 ["error", "ok"].map(|result| {
-                    counter!(HANDSHAKES, "leg" => leg.label(), "pattern" => pattern, "result" => result)
+                    counter!(HANDSHAKES, "leg" => leg.label(), "pattern" => pattern.label(), "result" => result)
                 })
             })
         }),
         handshake_duration: Leg::ALL.map(|leg| histogram!(HANDSHAKE_DURATION, "leg" => leg.label())),
         stanzas: Direction::ALL.map(|d| {
-            STANZA_KINDS.map(|kind| counter!(STANZAS, "direction" => d.label(), "kind" => kind))
+            Kind::ALL.map(|kind| counter!(STANZAS, "direction" => d.label(), "kind" => kind.label()))
         }),
         stanza_bytes: by_dir(STANZA_BYTES),
         relay_duration: Direction::ALL.map(|d| histogram!(RELAY_DURATION, "direction" => d.label())),
@@ -422,26 +388,22 @@ pub fn connection_accepted() {
     }
 }
 
-/// Records a finished handshake. `pattern` is one of [`PATTERNS`]; only successful
-/// handshakes enter the duration histogram.
-pub fn handshake(leg: Leg, pattern: &'static str, ok: bool, elapsed: Duration) {
+/// Records a finished handshake; only successful handshakes enter the duration
+/// histogram.
+pub fn handshake(leg: Leg, pattern: Pattern, ok: bool, elapsed: Duration) {
     let Some(h) = handles() else { return };
-    match PATTERNS.iter().position(|p| *p == pattern) {
-        Some(p) => h.handshakes[leg as usize][p][usize::from(ok)].increment(1),
-        None => debug_assert!(false, "unknown handshake pattern label {pattern:?}"),
-    }
+    h.handshakes[leg as usize][pattern as usize][usize::from(ok)].increment(1);
     if ok {
         h.handshake_duration[leg as usize].record(elapsed);
     }
 }
 
-/// Counts one relayed stanza of `kind` (one of [`STANZA_KINDS`], see [`stanza_kind`];
-/// anything else counts as `other`) and its size.
+/// Counts one relayed stanza of `kind` and its size.
 #[inline]
-pub fn stanza_relayed(direction: Direction, kind: &'static str, bytes: usize) {
+pub fn stanza_relayed(direction: Direction, kind: Kind, bytes: usize) {
     if let Some(h) = handles() {
         let d = direction as usize;
-        h.stanzas[d][kind_index(kind)].increment(1);
+        h.stanzas[d][kind as usize].increment(1);
         h.stanza_bytes[d].increment(bytes as u64);
     }
 }
@@ -583,10 +545,10 @@ mod tests {
         let series = format!("{STANZAS}{{direction=\"to_server\",kind=\"receipt\"}}");
         let bytes = format!("{STANZA_BYTES}{{direction=\"to_server\"}}");
         let before = handle.render();
-        stanza_relayed(Direction::ToServer, "receipt", 100);
-        stanza_relayed(Direction::ToServer, stanza_kind("receipt"), 20);
+        stanza_relayed(Direction::ToServer, Kind::Receipt, 100);
+        stanza_relayed(Direction::ToServer, Kind::from_root_name("receipt"), 20);
         relay_duration(Direction::ToServer, Duration::from_micros(30));
-        handshake(Leg::Client, "ik", true, Duration::from_millis(3));
+        handshake(Leg::Client, Pattern::Ik, true, Duration::from_millis(3));
         caps_lookup(LookupResult::Fetched);
         let after = handle.render();
         assert!(value(&after, &series).unwrap() - value(&before, &series).unwrap() >= 2.0);
@@ -610,10 +572,17 @@ mod tests {
 
     #[test]
     fn stanza_kinds_are_closed() {
-        assert_eq!(stanza_kind("message"), "message");
-        assert_eq!(stanza_kind("stream:error"), "stream_error");
-        assert_eq!(stanza_kind("<script>"), "other");
-        assert_eq!(kind_index("made-up"), OTHER_KIND);
+        let label = |name| Kind::from_root_name(name).label();
+        assert_eq!(label("message"), "message");
+        assert_eq!(label("stream:error"), "stream_error");
+        assert_eq!(label("<script>"), "other");
+        assert_eq!(label("made-up"), "other");
+        // The series arrays are indexed by discriminant, in `ALL` order.
+        assert!(Kind::ALL.iter().enumerate().all(|(i, k)| *k as usize == i));
+        assert!(Pattern::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, p)| *p as usize == i));
     }
 
     #[test]

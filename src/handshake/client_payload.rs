@@ -7,7 +7,10 @@ use bytes::Bytes;
 use prost::Message;
 
 /// The fields of `ClientPayload` the proxy uses. Every other field is skipped.
+///
+/// `Debug` is written by hand: the derived one would print the phone number.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct ClientPayloadFields {
     /// The account's phone number; logged at debug level only.
     #[prost(uint64, optional, tag = "1")]
@@ -64,7 +67,10 @@ impl AppVersion {
 }
 
 /// `InteropData { account_id = 1, token = 2, enable_read_receipts = 3 }`.
+///
+/// `Debug` is written by hand: the derived one would print the token.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct InteropData {
     /// The provider's account id; the JWT's `sub` must equal it in decimal.
     #[prost(uint64, optional, tag = "1")]
@@ -109,6 +115,39 @@ impl ClientPayloadView {
     }
 }
 
+impl std::fmt::Debug for ClientPayloadFields {
+    /// Says whether the username is there, never what it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientPayloadFields")
+            .field("username", &self.username.map(|_| Redacted))
+            .field("user_agent", &self.user_agent)
+            .field("product", &self.product)
+            .field("interop_data", &self.interop_data)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for InteropData {
+    /// The token's length only; the account id is the provider's, not a phone number,
+    /// but it names a user too, so it is left out as well.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InteropData")
+            .field("account_id", &self.account_id.map(|_| Redacted))
+            .field("token_len", &self.token.as_ref().map(Vec::len))
+            .field("enable_read_receipts", &self.enable_read_receipts)
+            .finish()
+    }
+}
+
+/// Stands for a value that must not reach a log.
+struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 impl std::fmt::Debug for ClientPayloadView {
     /// Prints no field: the payload holds the user's phone number and token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,6 +160,50 @@ impl std::fmt::Debug for ClientPayloadView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every handshake type that can carry the payload, formatted with `{:?}` and
+    /// `{:#?}`, shows neither the phone number nor the token.
+    #[test]
+    fn no_handshake_type_prints_the_username_or_the_token() {
+        use crate::handshake::{ClientFinish, ClientHello, HandshakeMessage};
+        let fields = ClientPayloadFields {
+            username: Some(4915112345678),
+            user_agent: None,
+            product: Some(2),
+            interop_data: Some(InteropData {
+                account_id: Some(90210777),
+                token: Some(b"eyJhbGciOiJFUzI1NiJ9.c2VjcmV0.c2ln".to_vec()),
+                enable_read_receipts: None,
+            }),
+        };
+        let raw = fields.encode_to_vec();
+        let view = ClientPayloadView::parse(Bytes::from(raw.clone())).unwrap();
+        let message = HandshakeMessage {
+            client_hello: Some(ClientHello {
+                payload: Some(raw.clone()),
+                ..Default::default()
+            }),
+            client_finish: Some(ClientFinish {
+                payload: Some(raw),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let shown = [
+            format!("{fields:?} {fields:#?}"),
+            format!("{:?}", fields.interop_data),
+            format!("{view:?} {view:#?} {:?}", view.fields()),
+            format!("{message:?} {message:#?}"),
+        ];
+        for text in shown {
+            for secret in ["4915112345678", "90210777", "eyJhbGci", "c2VjcmV0"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+        // Raw payload bytes print as numbers: the token's bytes must not spell it out
+        // either way (prost prints `Vec<u8>` as a list of numbers).
+        assert!(format!("{fields:?}").contains("token_len: Some(34)"));
+    }
 
     #[test]
     fn unknown_fields_are_kept_in_raw_and_ignored_in_view() {

@@ -33,6 +33,9 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    /// Every pattern, in declaration order (metrics index series by discriminant).
+    pub const ALL: [Pattern; 3] = [Pattern::Xx, Pattern::Ik, Pattern::XxFallback];
+
     /// The metrics label.
     pub fn label(&self) -> &'static str {
         match self {

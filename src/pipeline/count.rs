@@ -52,7 +52,7 @@ impl<S: Service<Stanza>> Service<Stanza> for Count<S> {
     }
 
     fn call(&mut self, stanza: Stanza) -> Self::Future {
-        metrics::stanza_relayed(self.direction, stanza.kind().label(), stanza.wire_len());
+        metrics::stanza_relayed(self.direction, stanza.kind(), stanza.wire_len());
         self.inner.call(stanza)
     }
 }

@@ -43,7 +43,7 @@ pub async fn handshake(
         Ok(leg) => (leg.pattern, true),
         Err((pattern, _)) => (*pattern, false),
     };
-    crate::metrics::handshake(Leg::Client, pattern.label(), ok, started.elapsed());
+    crate::metrics::handshake(Leg::Client, pattern, ok, started.elapsed());
     result.map_err(|(_, e)| e)
 }
 

@@ -99,12 +99,7 @@ pub async fn handshake(
     let mut initiator = Initiator::new(upstream_preamble.prologue(), local, server_key);
     let result = run(settings, &mut initiator, &mut reader, &mut writer, payload).await;
     let pattern = initiator.pattern();
-    crate::metrics::handshake(
-        Leg::Upstream,
-        pattern.label(),
-        result.is_ok(),
-        started.elapsed(),
-    );
+    crate::metrics::handshake(Leg::Upstream, pattern, result.is_ok(), started.elapsed());
     result?;
     let transport = initiator.into_transport().map_err(noise_error)?;
     Ok(UpstreamLeg {
