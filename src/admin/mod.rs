@@ -1,13 +1,20 @@
 //! The operator endpoint: `GET /metrics`, `GET /live`, `GET /ready`.
 //!
 //! It shares the process with the proxy, so it is built to stay cheap under abuse: a
-//! fixed number of connections (extras are closed on accept, not queued), a deadline for
-//! request headers and a maximum connection lifetime, so slow or idle clients cannot hold
-//! sockets or tasks that client sessions need.
+//! fixed number of connections, a short deadline for request headers and a maximum
+//! connection lifetime, so slow or idle clients cannot hold sockets or tasks that client
+//! sessions need.
+//!
+//! When the bound is reached, the newcomer is served and the oldest connection that has
+//! not sent a complete request (else the oldest of all) is closed to make room. Refusing
+//! the newcomer instead would let anyone who keeps the bound's worth of idle sockets open
+//! fail every liveness probe, and the kubelet would then restart the pod and drop every
+//! session; an evicted scraper just reconnects.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,13 +28,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-/// Admin connections served at once; more are closed on accept.
+/// Admin connections served at once; a newcomer beyond it evicts an older one.
 pub const MAX_CONNECTIONS: usize = 64;
-/// Time a client gets to send complete request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a client gets to send complete request headers: probes and scrapers send theirs
+/// at once, so anything slower is holding a slot.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A connection is closed this long after accept, whatever it is doing; scrapers reconnect.
 pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 /// On shutdown, how long in-flight admin requests may take to finish.
@@ -119,9 +127,9 @@ async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     bounds: Bounds,
 ) -> std::io::Result<()> {
-    let permits = Arc::new(Semaphore::new(bounds.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
+    let mut slots = Slots::default();
     let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
     upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -130,27 +138,31 @@ async fn serve_with(
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        conns.spawn(serve_connection(
-                            stream,
-                            handle.clone(),
-                            readiness.clone(),
-                            stop_rx.clone(),
-                            permit,
-                            bounds,
-                        ));
+                Ok((stream, _peer)) => {
+                    if slots.len() >= bounds.max_connections {
+                        slots.evict_one();
                     }
-                    // Full: closing at once costs nothing; queueing would let a flood grow.
-                    Err(_) => drop(stream),
-                },
+                    let slot = slots.add();
+                    conns.spawn(serve_connection(
+                        stream,
+                        handle.clone(),
+                        readiness.clone(),
+                        stop_rx.clone(),
+                        slot,
+                        bounds,
+                    ));
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "admin accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
             _ = upkeep.tick() => handle.run_upkeep(),
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if let Ok(id) = done {
+                    slots.remove(id);
+                }
+            }
         }
     }
 
@@ -160,15 +172,83 @@ async fn serve_with(
     Ok(())
 }
 
+/// The connections being served, oldest first.
+#[derive(Default)]
+struct Slots {
+    next_id: u64,
+    open: VecDeque<Slot>,
+}
+
+/// What the accept loop keeps of one connection: enough to tell it to go.
+struct Slot {
+    id: u64,
+    /// Set by the connection once a complete request arrived.
+    requested: Arc<AtomicBool>,
+    /// Tells the connection to close.
+    evict: Arc<Notify>,
+}
+
+/// The connection's side of its [`Slot`].
+struct SlotHandle {
+    id: u64,
+    requested: Arc<AtomicBool>,
+    evict: Arc<Notify>,
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    fn add(&mut self) -> SlotHandle {
+        let id = self.next_id;
+        self.next_id += 1;
+        let slot = Slot {
+            id,
+            requested: Arc::new(AtomicBool::new(false)),
+            evict: Arc::new(Notify::new()),
+        };
+        let handle = SlotHandle {
+            id,
+            requested: slot.requested.clone(),
+            evict: slot.evict.clone(),
+        };
+        self.open.push_back(slot);
+        handle
+    }
+
+    /// Closes the oldest connection that never sent a complete request, else the oldest.
+    /// Its slot is freed now; its task ends at its next poll.
+    fn evict_one(&mut self) {
+        let victim = self
+            .open
+            .iter()
+            .position(|s| !s.requested.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        if let Some(slot) = self.open.remove(victim) {
+            slot.evict.notify_one();
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(at) = self.open.iter().position(|s| s.id == id) {
+            self.open.remove(at);
+        }
+    }
+}
+
+/// Serves one connection; returns its slot's id, for the accept loop's books.
 async fn serve_connection(
     stream: TcpStream,
     handle: PrometheusHandle,
     readiness: Readiness,
     mut stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    slot: SlotHandle,
     bounds: Bounds,
-) {
+) -> u64 {
+    let requested = slot.requested.clone();
     let service = service_fn(move |req: Request<Incoming>| {
+        requested.store(true, Ordering::Relaxed);
         let response = respond(&req, &handle, &readiness);
         async move { Ok::<_, Infallible>(response) }
     });
@@ -188,12 +268,14 @@ async fn serve_connection(
         }
         // Dropping the connection closes the socket.
         () = &mut lifetime => {}
+        () = slot.evict.notified() => {}
         // The borrow `wait_for` returns is not `Send`; drop it inside.
         () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
         }
     }
+    slot.id
 }
 
 fn respond(

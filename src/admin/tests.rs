@@ -120,40 +120,82 @@ async fn keep_alive_serves_several_requests() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_bound_are_closed_at_once() {
+async fn a_full_admin_port_serves_the_newcomer_and_closes_the_oldest_idle_connection() {
     let server = start().await;
+    // A scraper with a completed request, then the bound's worth of idle sockets.
+    let mut scraper = TcpStream::connect(server.addr).await.unwrap();
+    scraper
+        .write_all(b"GET /live HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    assert!(timeout(T, scraper.read(&mut buf)).await.unwrap().unwrap() > 0);
     let mut held = Vec::new();
     for _ in 0..MAX_CONNECTIONS {
         held.push(TcpStream::connect(server.addr).await.unwrap());
     }
-    // The accept loop takes connections in order, so this one finds no permit left.
-    let mut extra = TcpStream::connect(server.addr).await.unwrap();
-    let mut buf = [0u8; 16];
-    let n = timeout(T, extra.read(&mut buf)).await.unwrap().unwrap_or(0);
-    assert_eq!(
-        n, 0,
-        "the extra connection should be closed without a response"
-    );
-
-    // Capacity returns once the held connections go away.
-    drop(held);
-    let mut ok = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
-        let _ = s
-            .write_all(b"GET /live HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            .await;
-        let mut resp = Vec::new();
-        let _ = timeout(T, s.read_to_end(&mut resp)).await;
-        if resp.starts_with(b"HTTP/1.1 200") {
-            ok = true;
-            break;
-        }
+    // Every probe is answered, each evicting an idle socket rather than the scraper.
+    for path in ["/live", "/ready", "/metrics"] {
+        let (status, _) = timeout(T, request(server.addr, "GET", path)).await.unwrap();
+        assert!(status == 200 || status == 503, "{path}: {status}");
     }
-    assert!(ok, "admin did not recover after the flood");
+    // The oldest idle socket was closed to make room.
+    let n = timeout(T, held[0].read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the oldest idle connection should have been closed");
+    // The scraper's keep-alive connection still works.
+    scraper
+        .write_all(b"GET /live HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(timeout(T, scraper.read(&mut buf)).await.unwrap().unwrap() > 0);
     server.stop.send(()).unwrap();
     timeout(T, server.task).await.unwrap().unwrap().unwrap();
+}
+
+/// Probes under abuse: `idle` sockets held open, plus, when `trickle`, a byte of request
+/// head sent on each every 100 ms; every probe must be answered within a second.
+async fn probes_answer_beside(idle: usize, trickle: bool) -> Duration {
+    let server = start().await;
+    let mut held = Vec::with_capacity(idle);
+    for _ in 0..idle {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let trickler = trickle.then(|| {
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                for s in &mut held {
+                    let _ = s.write_all(b"G").await;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            held
+        })
+    });
+    let mut worst = Duration::ZERO;
+    for path in ["/live", "/ready", "/metrics"].repeat(3) {
+        let started = tokio::time::Instant::now();
+        timeout(Duration::from_secs(1), request(server.addr, "GET", path))
+            .await
+            .unwrap_or_else(|_| panic!("{path} unanswered for 1 s beside {idle} sockets"));
+        worst = worst.max(started.elapsed());
+    }
+    if let Some(t) = trickler {
+        drop(t.await.unwrap());
+    }
+    server.stop.send(()).unwrap();
+    timeout(T, server.task).await.unwrap().unwrap().unwrap();
+    worst
+}
+
+#[tokio::test]
+async fn probes_answer_beside_500_and_5000_idle_or_trickling_sockets() {
+    for (idle, trickle) in [(500, false), (500, true), (5000, false), (5000, true)] {
+        let worst = probes_answer_beside(idle, trickle).await;
+        println!("{idle} sockets, trickling {trickle}: slowest probe {worst:?}");
+    }
 }
 
 const SHORT: Bounds = Bounds {
