@@ -186,7 +186,11 @@ fn prepare(codec: Box<dyn StanzaCodec>, frame: Bytes, profile: &Profile) -> Prep
     if modified.node().is_named("presence") {
         assert!(presence_caps::annotate(&mut modified, profile));
     } else {
-        modified.push_child(&Element::new("interop").with_attr("origin", "third-party"));
+        modified.push_child(
+            &Element::new("interop")
+                .with_attr("origin", "third-party")
+                .into(),
+        );
     }
     assert!(modified.is_modified());
     Prepared {

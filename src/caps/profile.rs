@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::stanza::Element;
+use crate::stanza::{Built, Element};
 
 /// `xmlns` of the entity-capabilities `<c>` element (XEP-0115).
 pub const CAPS_NS: &str = "http://jabber.org/protocol/caps";
@@ -117,9 +117,9 @@ pub struct Profile {
     /// `NODE#VER`, the disco node the proxy answers for.
     pub node_ver: String,
     /// `<c xmlns=… hash="sha-1" node=… ver=…/>`, appended to presences.
-    pub caps_element: Element,
+    pub caps_element: Built,
     /// The disco#info `<query>` answer, with identity and features.
-    pub disco_query: Element,
+    pub disco_query: Built,
     /// The content kinds of the `urn:interop:caps:receive:` features.
     receive: HashSet<String>,
 }
@@ -165,8 +165,8 @@ impl Profile {
             features,
             ver,
             node_ver,
-            caps_element,
-            disco_query,
+            caps_element: caps_element.into(),
+            disco_query: disco_query.into(),
             receive,
         })
     }
@@ -264,9 +264,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.features.len(), 2, "sorted and de-duplicated");
         assert_eq!(p.node_ver, format!("https://n.example/x#{}", p.ver));
-        assert_eq!(p.caps_element.attr("ver").as_deref(), Some(p.ver.as_str()));
-        assert_eq!(p.caps_element.attr("hash").as_deref(), Some("sha-1"));
-        assert_eq!(p.disco_query.children().count(), 3);
+        let (caps, query) = (p.caps_element.element(), p.disco_query.element());
+        assert_eq!(caps.attr("ver").as_deref(), Some(p.ver.as_str()));
+        assert_eq!(caps.attr("hash").as_deref(), Some("sha-1"));
+        assert_eq!(query.children().count(), 3);
         assert!(p.can_receive("text"));
         assert!(!p.can_receive("image"));
         assert!(!p.can_receive(""));

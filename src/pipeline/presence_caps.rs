@@ -79,7 +79,7 @@ pub fn annotate(stanza: &mut Stanza, profile: &Profile) -> bool {
     let already = root
         .children()
         .last()
-        .is_some_and(|c| c.same_as(&profile.caps_element))
+        .is_some_and(|c| c.same_as(profile.caps_element.element()))
         && root.children().filter(|c| is_caps(*c)).count() == 1;
     if already {
         return false;

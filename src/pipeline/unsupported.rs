@@ -126,7 +126,8 @@ pub fn annotate(stanza: &mut Stanza, kind: &str) {
     stanza.push_child(
         &Element::new("unsupported")
             .with_attr("xmlns", UNSUPPORTED_NS)
-            .with_attr("kind", kind),
+            .with_attr("kind", kind)
+            .into(),
     );
 }
 

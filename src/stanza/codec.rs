@@ -50,6 +50,32 @@ pub(super) enum Root {
     Binary(binary::Node),
 }
 
+/// A node the proxy builds once (a profile's `<c>`, its disco answer), held in both
+/// encodings' forms, so that adding it to a stanza costs a clone and not a conversion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Built {
+    element: Element,
+    node: binary::Node,
+}
+
+impl Built {
+    pub fn new(element: Element) -> Self {
+        let node = binary::Node::from_element(&element);
+        Built { element, node }
+    }
+
+    /// The XML form, which is also what steps compare stanzas with.
+    pub fn element(&self) -> &Element {
+        &self.element
+    }
+}
+
+impl From<Element> for Built {
+    fn from(element: Element) -> Self {
+        Built::new(element)
+    }
+}
+
 /// An attribute of a stanza the proxy builds in answer to another (SPEC §2.10: a value
 /// taken from the query keeps the form it arrived in).
 #[derive(Clone, Copy, Debug)]
@@ -209,11 +235,11 @@ impl Stanza {
 
     /// Appends `child` (built by the proxy) as the root's last child, in the stanza's
     /// encoding.
-    pub fn push_child(&mut self, child: &Element) {
+    pub fn push_child(&mut self, child: &Built) {
         self.0.modified = true;
         match &mut self.0.root {
-            Root::Xml { element, .. } => element.push_child(child.clone()),
-            Root::Binary(node) => node.push_child(binary::Node::from_element(child)),
+            Root::Xml { element, .. } => element.push_child(child.element.clone()),
+            Root::Binary(node) => node.push_child(child.node.clone()),
         }
     }
 
@@ -224,7 +250,7 @@ impl Stanza {
         &self,
         tag: &str,
         attrs: &[(&str, ReplyValue<'_>)],
-        child: Option<&Element>,
+        child: Option<&Built>,
     ) -> Self {
         match &self.0.root {
             Root::Xml { element, .. } => {
@@ -240,7 +266,7 @@ impl Stanza {
                     }
                 }
                 if let Some(child) = child {
-                    out.push_child(child.clone());
+                    out.push_child(child.element.clone());
                 }
                 Stanza::from_element(out)
             }
@@ -257,7 +283,7 @@ impl Stanza {
                     out = out.with_attr(key, value);
                 }
                 if let Some(child) = child {
-                    out.push_child(binary::Node::from_element(child));
+                    out.push_child(child.node.clone());
                 }
                 Stanza::from_node(out)
             }

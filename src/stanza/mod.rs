@@ -25,7 +25,7 @@ mod view;
 pub mod xml;
 
 pub use body::compress_frame;
-pub use codec::{ReplyValue, Stanza, StanzaCodec, WireEncoding};
+pub use codec::{Built, ReplyValue, Stanza, StanzaCodec, WireEncoding};
 pub use codecs::{dictionary_for, Encoding, SessionCodecs};
 pub use kind::Kind;
 pub use opaque::Opaque;
