@@ -14,7 +14,7 @@ use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
 use crate::noise::{Keypair, SecretKey};
-use crate::proxy::{self, drain, SessionLimits, Shared, StanzaSettings, UpstreamSettings};
+use crate::proxy::{self, drain, SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
 use crate::transport::WireVersion;
 
@@ -40,7 +40,8 @@ impl App {
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let shared =
             Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
-        let listener = crate::proxy::bind_listener(config.listen)?;
+        let save_syns = shared.upstream.signals == Signals::Own;
+        let listener = crate::proxy::bind_listener(config.listen, save_syns)?;
         let admin_listener = TcpListener::bind(config.admin.listen).await?;
         Ok(Self {
             listener,
@@ -175,6 +176,11 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
             version: config.upstream.version.as_ref().map(version),
             connect_timeout: config.upstream.connect_timeout,
             proxy_protocol: config.upstream.proxy_protocol,
+            signals: Signals::new(
+                config.upstream.proxy_protocol,
+                config.upstream.connection_signals,
+                config.client.proxy_protocol,
+            ),
         },
         limits: SessionLimits {
             max_frame_bytes: config.limits.max_frame_bytes,

@@ -118,6 +118,11 @@ impl FrameReader {
         }
     }
 
+    /// The socket, for options the kernel keeps on it (the RTT of SPEC §5).
+    pub fn socket(&self) -> &tokio::net::TcpStream {
+        self.inner.as_ref()
+    }
+
     /// Whether a whole frame is already buffered, so the next [`Self::next_frame`] needs no
     /// read. The relay batches its writes while this holds and flushes when it does not.
     pub fn has_frame_buffered(&self) -> bool {

@@ -58,6 +58,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "server_key",
             "key_seed_file",
             "proxy_protocol",
+            "connection_signals",
             "connect_timeout",
             "version",
         ],
@@ -667,6 +668,9 @@ impl Converter<'_> {
                 proxy_protocol: self
                     .get("upstream.proxy_protocol", boolean)
                     .unwrap_or(d.upstream.proxy_protocol),
+                connection_signals: self
+                    .get("upstream.connection_signals", boolean)
+                    .unwrap_or(d.upstream.connection_signals),
                 connect_timeout: self
                     .get("upstream.connect_timeout", duration)
                     .unwrap_or(d.upstream.connect_timeout),

@@ -86,6 +86,10 @@ pub(super) fn values(c: &Config) -> Vec<(&'static str, Option<String>)> {
             "upstream.proxy_protocol",
             Some(c.upstream.proxy_protocol.to_string()),
         ),
+        (
+            "upstream.connection_signals",
+            Some(c.upstream.connection_signals.to_string()),
+        ),
         ("upstream.connect_timeout", d(c.upstream.connect_timeout)),
         (
             "upstream.version",

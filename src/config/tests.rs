@@ -36,6 +36,8 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(d.admin.listen.to_string(), "0.0.0.0:9464");
     assert_eq!(d.client.versions, vec![Version::new(6, 3)]);
     assert_eq!(d.upstream.connect_timeout, Duration::from_secs(5));
+    assert!(!d.upstream.proxy_protocol);
+    assert!(d.upstream.connection_signals);
     assert_eq!(d.auth.mode, AuthMode::Jwt);
     assert_eq!(d.auth.products, vec![2]);
     assert_eq!(d.caps.unsupported, Unsupported::Annotate);
@@ -99,6 +101,7 @@ proxy_protocol = true
 addr = "g.whatsapp.net:443"
 server_key = "FCN1V00KWHFmqucevlFkN8Sii3PjaVxs4ff5VF2o7ms="
 connect_timeout = "750ms"
+connection_signals = false
 version = "5.2"
 [auth]
 mode = "none"
@@ -120,6 +123,7 @@ encoding = "xml"
     assert_eq!(c.upstream.addr.as_deref(), Some("g.whatsapp.net:443"));
     assert_eq!(c.upstream.server_key, Some(DEFAULT_ROOT_KEY));
     assert_eq!(c.upstream.connect_timeout, Duration::from_millis(750));
+    assert!(!c.upstream.connection_signals);
     assert_eq!(c.upstream.version, Some(Version::new(5, 2)));
     assert_eq!(c.auth.mode, AuthMode::None);
     assert_eq!(c.auth.products, vec![2, 7]);
@@ -138,6 +142,7 @@ fn env_overrides_file() {
             ("INTEROP_PROXY_UPSTREAM__ADDR", "b.example:443"),
             ("INTEROP_PROXY_UPSTREAM__VERSION", "6.3"),
             ("INTEROP_PROXY_UPSTREAM__CONNECT_TIMEOUT", "2s"),
+            ("INTEROP_PROXY_UPSTREAM__CONNECTION_SIGNALS", "false"),
             ("INTEROP_PROXY_CLIENT__PROXY_PROTOCOL", "true"),
             ("INTEROP_PROXY_LIMITS__MAX_DEPTH", "8"),
             ("INTEROP_PROXY_AUTH__ISSUER", "\"https://issuer.example\""),
@@ -150,6 +155,7 @@ fn env_overrides_file() {
     // Unquoted 6.3 would be a float to a TOML parser; a version key takes it as text.
     assert_eq!(c.upstream.version, Some(Version::new(6, 3)));
     assert_eq!(c.upstream.connect_timeout, Duration::from_secs(2));
+    assert!(!c.upstream.connection_signals);
     assert!(c.client.proxy_protocol);
     assert_eq!(c.limits.max_depth, 8);
     assert_eq!(c.auth.issuer.as_deref(), Some("https://issuer.example"));

@@ -94,6 +94,8 @@ pub struct UpstreamConfig {
     pub key_seed_file: Option<PathBuf>,
     /// Whether to prepend a PROXY v2 header to upstream connections.
     pub proxy_protocol: bool,
+    /// Whether that header also carries the client's SYN and RTT (SPEC §5).
+    pub connection_signals: bool,
     /// Give-up time for TCP connect to the server.
     pub connect_timeout: Duration,
     /// Version announced upstream; `None` forwards the version the client announced.
@@ -270,6 +272,7 @@ impl Default for Config {
                 server_key: None,
                 key_seed_file: None,
                 proxy_protocol: false,
+                connection_signals: true,
                 connect_timeout: Duration::from_secs(5),
                 version: None,
             },

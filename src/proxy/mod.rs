@@ -67,6 +67,35 @@ pub struct UpstreamSettings {
     pub connect_timeout: Duration,
     /// Send a PROXY v2 header with the client's address.
     pub proxy_protocol: bool,
+    /// What else that header says about the client's connection.
+    pub signals: Signals,
+}
+
+/// Where the connection-level signals of the upstream PROXY header come from (SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signals {
+    /// None are sent: `upstream.connection_signals` or `upstream.proxy_protocol` is off.
+    Off,
+    /// This proxy's kernel: the client's SYN and its connection's RTT.
+    Own,
+    /// The load balancer's header: its SYN and RTT TLVs, unchanged. The proxy's own
+    /// would describe the balancer's connection, not the client's.
+    Forwarded,
+}
+
+impl Signals {
+    /// The source for a configuration.
+    pub fn new(
+        proxy_protocol: bool,
+        connection_signals: bool,
+        client_proxy_protocol: bool,
+    ) -> Self {
+        match (proxy_protocol && connection_signals, client_proxy_protocol) {
+            (false, _) => Signals::Off,
+            (true, false) => Signals::Own,
+            (true, true) => Signals::Forwarded,
+        }
+    }
 }
 
 /// Bounds that apply to each session.
@@ -156,7 +185,11 @@ pub async fn serve(
 /// Binds the client listener with TCP_NODELAY set, so that each accepted socket starts
 /// with it (Linux inherits it) instead of paying a `setsockopt` per session: stanzas are
 /// small and latency-bound, and Nagle would hold them back.
-pub fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+///
+/// With `save_syns` the kernel keeps each client's SYN for the session to read once
+/// ([`Signals::Own`]); a listener whose sessions would not read it does not ask, since
+/// the kernel then holds every SYN until its connection closes.
+pub fn bind_listener(addr: SocketAddr, save_syns: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -165,6 +198,9 @@ pub fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
+    if save_syns {
+        crate::transport::signals::save_syns(&socket)?;
+    }
     socket.bind(addr)?;
     socket.listen(1024)
 }
@@ -210,9 +246,19 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn accepted_sockets_start_with_nodelay() {
-        let listener = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (_client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         assert!(accepted.unwrap().0.nodelay().unwrap());
+    }
+
+    #[test]
+    fn signals_are_own_forwarded_or_off() {
+        assert_eq!(Signals::new(true, true, false), Signals::Own);
+        assert_eq!(Signals::new(true, true, true), Signals::Forwarded);
+        assert_eq!(Signals::new(true, false, false), Signals::Off);
+        assert_eq!(Signals::new(true, false, true), Signals::Off);
+        assert_eq!(Signals::new(false, true, false), Signals::Off);
+        assert_eq!(Signals::new(false, true, true), Signals::Off);
     }
 }

@@ -17,26 +17,39 @@ use crate::metrics::{self, Direction};
 use crate::noise::RecvCipher;
 use crate::pipeline::{self, SessionInfo, StanzaService};
 use crate::stanza::{Element, SessionCodecs, Stanza, StanzaCodec};
-use crate::transport::{self, proxy_protocol, PreambleError};
+use crate::transport::proxy_protocol::{self, Tlv};
+use crate::transport::signals::{self, TLV_RTT, TLV_SYN};
+use crate::transport::{self, PreambleError};
 
 use super::client_leg::{self, frame_error, ClientLeg};
 use super::drain::Drain;
 use super::error::{Outcome, SessionError, Side};
 use super::sink::{Sink, BATCH_BYTES};
 use super::upstream_leg;
-use super::Shared;
+use super::{Shared, Signals};
 
-/// How long in-flight writes may take once a session is closing; a peer that stopped
-/// reading must not keep the session's memory and sockets for ever.
+/// How long a closing session may spend, all waits together, on its last writes and on
+/// waiting for the peers to close: time for a peer's last stanzas to arrive before the
+/// close resets anything, bounded so that a peer that stopped reading or never closes
+/// cannot keep the session's memory and sockets.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// The same budget once the drain's grace has passed: the process exits within it, so a
+/// pod leaves before Kubernetes kills it, whatever its peers do.
+const SHUTDOWN_CLOSE: Duration = Duration::from_secs(1);
 
 /// Runs a whole session; returns how it ended.
 pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &Drain) -> Outcome {
     // Set-up is boxed: its futures are large (handshakes, HTTPS lookup), and inline they
     // would size the state of every session for its whole life.
-    let mut session = match Box::pin(set_up(shared, stream, peer)).await {
-        Ok(session) => session,
-        Err(outcome) => return outcome,
+    // A session still setting up when the drain's grace passes ends then too, so that
+    // the handshake timeout cannot hold the exit.
+    let set_up = Box::pin(set_up(shared, stream, peer));
+    let mut session = tokio::select! {
+        set_up = set_up => match set_up {
+            Ok(session) => session,
+            Err(outcome) => return outcome,
+        },
+        () = drain.grace_expired() => return SessionError::Shutdown.outcome(),
     };
     // By reference: an `async fn` keeps its arguments and their moved-in copies apart,
     // which for this 400-byte value would be paid by every session for its whole life.
@@ -66,6 +79,11 @@ async fn set_up(
     peer: SocketAddr,
 ) -> Result<Established, Outcome> {
     let deadline = Instant::now() + shared.limits.handshake_timeout;
+    // Once, right after accept: the read is what frees the kernel's copy.
+    let own_syn = match shared.upstream.signals {
+        Signals::Own => signals::take_saved_syn(&stream),
+        Signals::Off | Signals::Forwarded => None,
+    };
     let (read, write) = stream.into_split();
     let mut reader = FrameReader::new(read, shared.limits.max_frame_bytes);
     let mut writer = FrameWriter::new(write);
@@ -77,7 +95,7 @@ async fn set_up(
     )
     .await
     .unwrap_or(Err(SessionError::Timeout("handshake")));
-    let (client_addr, preamble, codecs, client) = match stage1 {
+    let (origin, preamble, codecs, client) = match stage1 {
         Ok(accepted) => accepted,
         Err(e) => {
             tracing::debug!(error = %e, "client set-up failed");
@@ -102,10 +120,16 @@ async fn set_up(
         let caps = async { Ok(shared.caps.session(&payload).await) };
         let upstream = async {
             let stream = upstream_leg::dial(&shared.upstream).await?;
+            let signals = match shared.upstream.signals {
+                Signals::Off => Vec::new(),
+                Signals::Own => own_signals(own_syn, reader.socket()),
+                Signals::Forwarded => origin.forwarded,
+            };
             upstream_leg::handshake(
                 &shared.upstream,
                 stream,
-                client_addr,
+                origin.addr,
+                signals,
                 &preamble,
                 &remote_static,
                 &payload,
@@ -188,16 +212,18 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
             _ = async { tokio::join!(&mut to_server, &mut to_client, &mut watchdog) } => {}
             _ = async {
                 let _ = stopped.wait_for(|s| *s).await;
-                tokio::time::sleep(CLOSE_GRACE).await;
+                tokio::time::sleep_until(relay.close_by()).await;
             } => {}
         }
     }
+    // One deadline for every wait of the close, whichever peer stalls.
+    let close_by = relay.close_by();
 
     let cause = relay
         .cause
         .into_inner()
         .expect("not poisoned")
-        .unwrap_or(SessionError::Closed(Side::Client));
+        .map_or(SessionError::Closed(Side::Client), |(cause, _)| cause);
     tracing::debug!(error = %cause, "session closing");
     let outcome = cause.outcome();
     let client_sink = s.client_sink.get_mut();
@@ -205,7 +231,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
     // Stanzas read completely are written before the close, unless their side failed.
     for sink in [&mut *client_sink, &mut *upstream_sink] {
         if !sink.has_failed() {
-            let _ = tokio::time::timeout(CLOSE_GRACE, sink.flush()).await;
+            let _ = tokio::time::timeout_at(close_by, sink.flush()).await;
         }
     }
     if let Some(code) = outcome.code {
@@ -219,13 +245,13 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
             (Side::Upstream, &mut *upstream_sink),
         ] {
             if outcome.failed != Some(side) && !sink.has_failed() {
-                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(&error)).await;
+                let _ = tokio::time::timeout_at(close_by, sink.send(&error)).await;
             }
         }
     }
     client_sink.shutdown().await;
     upstream_sink.shutdown().await;
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+    let _ = tokio::time::timeout_at(close_by, async {
         tokio::join!(
             s.client_reader.discard_to_end(),
             s.upstream_reader.discard_to_end()
@@ -257,22 +283,54 @@ async fn flush(sink: &Mutex<Sink>, side: Side) -> Result<(), SessionError> {
     sink.flush().await.map_err(|_| SessionError::Closed(side))
 }
 
+/// The SYN TLV (when the kernel gave one) and the RTT TLV (when it has a sample), read
+/// from the client's own socket.
+fn own_signals(syn: Option<Vec<u8>>, client: &TcpStream) -> Vec<Tlv> {
+    let mut tlvs = Vec::with_capacity(2);
+    if let Some(syn) = syn {
+        tlvs.push((TLV_SYN, syn));
+    }
+    if let Some(rtt) = signals::rtt(client) {
+        tlvs.push((TLV_RTT, rtt.to_tlv_value().to_vec()));
+    }
+    tlvs
+}
+
+/// Who the client is, as the upstream PROXY header will say.
+struct Origin {
+    /// Its address: the TCP peer, or the source of the balancer's PROXY header.
+    addr: SocketAddr,
+    /// The balancer's SYN and RTT TLVs, for [`Signals::Forwarded`].
+    forwarded: Vec<Tlv>,
+}
+
 /// Reads the PROXY header (if configured), the preamble, and runs the client handshake.
 async fn accept_client(
     shared: &Shared,
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     peer: SocketAddr,
-) -> Result<(SocketAddr, transport::Preamble, SessionCodecs, ClientLeg), SessionError> {
+) -> Result<(Origin, transport::Preamble, SessionCodecs, ClientLeg), SessionError> {
     let malformed = |detail: String| SessionError::Malformed {
         side: Side::Client,
         detail,
     };
-    let mut client_addr = peer;
+    let mut origin = Origin {
+        addr: peer,
+        forwarded: Vec::new(),
+    };
     if shared.client_proxy_protocol {
-        match proxy_protocol::read_header(reader).await {
-            Ok(Some(addr)) => client_addr = addr,
-            Ok(None) => {}
+        match proxy_protocol::read_header_with_tlvs(reader).await {
+            Ok(received) => {
+                origin.addr = received.source.unwrap_or(peer);
+                if shared.upstream.signals == Signals::Forwarded {
+                    origin.forwarded = received
+                        .tlvs
+                        .into_iter()
+                        .filter(|(kind, _)| matches!(*kind, TLV_SYN | TLV_RTT))
+                        .collect();
+                }
+            }
             Err(proxy_protocol::ProxyHeaderError::Frame(e)) => {
                 return Err(frame_error(Side::Client, e))
             }
@@ -296,13 +354,13 @@ async fn accept_client(
         codecs.to_client.as_ref(),
     )
     .await?;
-    Ok((client_addr, preamble, codecs, leg))
+    Ok((origin, preamble, codecs, leg))
 }
 
 /// State the two directions and the watchdog share.
 struct Relay {
-    /// The first reason to stop; later ones are consequences.
-    cause: SyncMutex<Option<SessionError>>,
+    /// The first reason to stop, and when it came; later ones are consequences.
+    cause: SyncMutex<Option<(SessionError, Instant)>>,
     /// Tells every part to stop reading.
     stop: watch::Sender<bool>,
     /// Origin of `last_activity_ms`.
@@ -312,11 +370,21 @@ struct Relay {
 }
 
 impl Relay {
+    /// When the close must be over: one budget from the first reason to stop, less once
+    /// the drain's grace has passed.
+    fn close_by(&self) -> Instant {
+        match &*self.cause.lock().expect("not poisoned") {
+            Some((SessionError::Shutdown, at)) => *at + SHUTDOWN_CLOSE,
+            Some((_, at)) => *at + CLOSE_GRACE,
+            None => Instant::now() + CLOSE_GRACE,
+        }
+    }
+
     /// Records why the session ends (first caller wins) and stops every part.
     fn finish(&self, error: SessionError) {
         let mut cause = self.cause.lock().expect("not poisoned");
         if cause.is_none() {
-            *cause = Some(error);
+            *cause = Some((error, Instant::now()));
         }
         drop(cause);
         self.stop.send_replace(true);

@@ -14,7 +14,8 @@ use crate::codec::{FrameReader, FrameWriter};
 use crate::handshake::{ClientPayloadView, HandshakeMessage};
 use crate::metrics::Leg;
 use crate::noise::{cert, Initiator, Keypair, Pattern, SecretKey, TransportState};
-use crate::transport::{proxy_protocol, Preamble};
+use crate::transport::proxy_protocol::{self, Tlv};
+use crate::transport::Preamble;
 
 use super::client_leg::{frame_error, write_message};
 use super::error::{SessionError, Side};
@@ -59,11 +60,16 @@ pub async fn dial(settings: &UpstreamSettings) -> Result<TcpStream, SessionError
     Ok(stream)
 }
 
-/// Sends the PROXY header (if configured) and the preamble, then runs the initiator.
+/// Sends the PROXY header (if configured) with the connection-level `signals`, and the
+/// preamble, then runs the initiator. The signals are consumed: once in the header they
+/// are the server's, and a SYN kept beyond this point would only be memory held for the
+/// life of the session.
+#[allow(clippy::too_many_arguments)]
 pub async fn handshake(
     settings: &UpstreamSettings,
     stream: TcpStream,
     client_addr: SocketAddr,
+    signals: Vec<Tlv>,
     preamble: &Preamble,
     client_static: &[u8; 32],
     payload: &ClientPayloadView,
@@ -84,8 +90,13 @@ pub async fn handshake(
 
     let mut head = Vec::new();
     if let Some(server_addr) = server_addr {
-        head.extend(proxy_protocol::encode_header(client_addr, server_addr));
+        head.extend(proxy_protocol::encode_header_with_tlvs(
+            client_addr,
+            server_addr,
+            &signals,
+        ));
     }
+    drop(signals);
     let upstream_preamble = Preamble {
         routing: preamble.routing.clone(),
         version: settings.version.unwrap_or(preamble.version),

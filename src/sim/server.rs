@@ -18,7 +18,7 @@ use crate::handshake::HandshakeMessage;
 use crate::noise::{Keypair, Pattern, Responder};
 use crate::proxy::sink::Sink;
 use crate::stanza::{Element, Encoding, Kind, SessionCodecs, Stanza};
-use crate::transport::proxy_protocol;
+use crate::transport::proxy_protocol::{self, Tlv};
 
 use super::client::send;
 use super::source::Source;
@@ -59,6 +59,8 @@ pub struct ServerState {
     received: Mutex<HashMap<u64, VecDeque<Stanza>>>,
     /// Client addresses from PROXY headers.
     proxy_sources: Mutex<Vec<SocketAddr>>,
+    /// The TLVs of each PROXY header, in arrival order (one entry per header, LOCAL too).
+    proxy_tlvs: Mutex<Vec<Vec<Tlv>>>,
     /// Handshake pattern of each login, in order.
     patterns: Mutex<Vec<Pattern>>,
     /// Routing bytes from edge-routing pre-intros.
@@ -151,6 +153,12 @@ impl SimServer {
             .clone()
     }
 
+    /// The TLVs of each PROXY header received so far, one list per header: what the
+    /// connection-level signals of SPEC §5 look like to the server.
+    pub fn proxy_tlvs(&self) -> Vec<Vec<Tlv>> {
+        self.state.proxy_tlvs.lock().expect("not poisoned").clone()
+    }
+
     /// Patterns of the logins so far.
     pub fn patterns(&self) -> Vec<Pattern> {
         self.state.patterns.lock().expect("not poisoned").clone()
@@ -195,10 +203,15 @@ async fn serve_connection(
     let mut writer = FrameWriter::new(write);
 
     if reader.peek(12).await? == PROXY_V2_SIGNATURE {
-        let source = proxy_protocol::read_header(&mut reader)
+        let received = proxy_protocol::read_header_with_tlvs(&mut reader)
             .await
             .map_err(|e| SimError::Protocol(e.to_string()))?;
-        if let Some(source) = source {
+        state
+            .proxy_tlvs
+            .lock()
+            .expect("not poisoned")
+            .push(received.tlvs);
+        if let Some(source) = received.source {
             state
                 .proxy_sources
                 .lock()

@@ -3,6 +3,7 @@
 //! bytes are the Noise prologue.
 
 pub mod proxy_protocol;
+pub mod signals;
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -187,7 +187,33 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, St
     Some((status, body.to_string()))
 }
 
+pub mod syn;
 pub mod tls;
+
+/// A one-connection TCP forwarder in front of `target` that first writes `prefix`, as a
+/// load balancer would; returns its address and, once connected, the local address of
+/// its outgoing socket: what the proxy sees as the peer, and the source of the SYN the
+/// proxy's kernel received.
+pub async fn forwarder(
+    target: std::net::SocketAddr,
+    prefix: Vec<u8>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Receiver<std::net::SocketAddr>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut inbound, _) = listener.accept().await.unwrap();
+        let mut outbound = tokio::net::TcpStream::connect(target).await.unwrap();
+        let _ = tx.send(outbound.local_addr().unwrap());
+        outbound.write_all(&prefix).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    });
+    (addr, rx)
+}
 
 /// Tunes a deployment to speak XML text: for the tests about XML itself.
 pub fn speak_xml(c: &mut interop_proxy::config::Config) {
