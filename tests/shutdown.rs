@@ -23,7 +23,7 @@ struct Proxy {
     admin_addr: SocketAddr,
     provider: Pki,
     dir: tempfile::TempDir,
-    _server: SimServer,
+    server: SimServer,
 }
 
 impl Proxy {
@@ -83,7 +83,7 @@ impl Proxy {
             admin_addr,
             provider,
             dir,
-            _server: server,
+            server,
         };
         proxy.wait_for("/ready", 200).await;
         proxy
@@ -287,4 +287,163 @@ async fn an_idle_proxy_exits_at_once() {
     );
     assert!(signalled.elapsed() < Duration::from_secs(3));
     assert!(Path::new(&proxy.dir.path().join("proxy.log")).exists());
+}
+
+/// How long after the grace the process exited, and that it exited 0.
+async fn exit_after_grace(proxy: &mut Proxy, signalled: Instant, grace: Duration) -> Duration {
+    let status = proxy.exit(grace + Duration::from_secs(10)).await;
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        proxy.log()
+    );
+    signalled.elapsed().saturating_sub(grace)
+}
+
+/// Holds `n` sessions that read their closing stanza but never close their sockets.
+#[tokio::test]
+async fn the_exit_follows_the_grace_within_2s_when_1000_peers_keep_their_sockets_open() {
+    let grace = Duration::from_secs(2);
+    let mut proxy = Proxy::start("2s").await;
+    let mut clients = Vec::new();
+    for account in 0..1000 {
+        clients.push(
+            SimClient::login(proxy.proxy_addr, &proxy.client(10_000 + account))
+                .await
+                .unwrap(),
+        );
+    }
+    let signalled = Instant::now();
+    proxy.signal("TERM");
+    // Each reads until its closing stanza, then keeps the socket open.
+    let mut errors = 0;
+    for client in &mut clients {
+        while let Ok(Ok(Some(s))) = tokio::time::timeout(WAIT, client.recv()).await {
+            if attr(&s, "code").as_deref() == Some("503") {
+                errors += 1;
+                break;
+            }
+        }
+    }
+    assert_eq!(errors, 1000);
+    let late = exit_after_grace(&mut proxy, signalled, grace).await;
+    println!("1000 sessions kept open: exit {late:?} after the grace");
+    assert!(
+        late < Duration::from_secs(2),
+        "exit {late:?} after the grace"
+    );
+    drop(clients);
+}
+
+/// Clients that stopped reading (their sockets full), and, in the same run, sessions whose
+/// server stalled too, cannot hold the exit past the grace by more than 2 s.
+#[tokio::test]
+async fn stalled_peers_on_either_side_cannot_hold_the_exit() {
+    let grace = Duration::from_secs(2);
+    let mut proxy = Proxy::start("2s").await;
+    let mut readers = Vec::new();
+    for account in 0..20 {
+        readers.push(
+            SimClient::login(proxy.proxy_addr, &proxy.client(100 + account))
+                .await
+                .unwrap(),
+        );
+    }
+    // Ten clients stop reading while the server pushes to them until the sockets fill.
+    let mut stalled = Vec::new();
+    for account in 0..10u64 {
+        let client = SimClient::login(proxy.proxy_addr, &proxy.client(200 + account))
+            .await
+            .unwrap();
+        stalled.push(client);
+        let big = Opaque::from_bytes(vec![b'A'; 60_000]);
+        let mut pushed = 0;
+        while pushed < 400 {
+            let push = proxy.server.push(
+                200 + account,
+                sim::message(200 + account, "flood", big.clone()),
+            );
+            match tokio::time::timeout(Duration::from_millis(300), push).await {
+                Ok(true) => pushed += 1,
+                _ => break,
+            }
+        }
+        assert!(pushed < 400, "the client's socket never filled");
+    }
+    // Five more write to a server that stopped reading, and read nothing themselves.
+    proxy
+        .server
+        .state()
+        .stall
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut writers = Vec::new();
+    for account in 0..5u64 {
+        let client = SimClient::login(proxy.proxy_addr, &proxy.client(300 + account))
+            .await
+            .unwrap();
+        let (mut tx, rx) = client.into_split();
+        let big = Opaque::from_bytes(vec![b'B'; 60_000]);
+        let flood = tokio::spawn(async move {
+            for i in 0..400 {
+                let m = sim::message(300 + account, &format!("w{i}"), big.clone());
+                if tokio::time::timeout(Duration::from_millis(300), tx.send(&m))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            tx
+        });
+        writers.push((flood, rx));
+    }
+    let mut held = Vec::new();
+    for (flood, rx) in writers {
+        held.push((flood.await.unwrap(), rx));
+    }
+    let signalled = Instant::now();
+    proxy.signal("TERM");
+    for client in &mut readers {
+        let seen = drain_until_closed(client).await;
+        assert_eq!(attr(seen.last().unwrap(), "code").as_deref(), Some("503"));
+    }
+    let late = exit_after_grace(&mut proxy, signalled, grace).await;
+    println!("stalled readers and a stalled server: exit {late:?} after the grace");
+    assert!(
+        late < Duration::from_secs(2),
+        "exit {late:?} after the grace"
+    );
+    drop((stalled, held));
+}
+
+/// The real binary's admin port under abuse: with 500 and then 5,000 idle sockets held
+/// open on it, `/live`, `/ready` and `/metrics` each answer within a second, and a
+/// proxied session keeps relaying.
+#[tokio::test]
+async fn probes_answer_beside_thousands_of_idle_admin_sockets() {
+    let proxy = Proxy::start("1s").await;
+    let mut session = SimClient::login(proxy.proxy_addr, &proxy.client(1))
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for total in [500, 5000] {
+        while held.len() < total {
+            match TcpStream::connect(proxy.admin_addr).await {
+                Ok(s) => held.push(s),
+                Err(e) => panic!("connect {}: {e}", held.len()),
+            }
+        }
+        let mut slowest = Duration::ZERO;
+        for path in ["/live", "/ready", "/metrics"] {
+            let started = Instant::now();
+            let status =
+                tokio::time::timeout(Duration::from_secs(1), http_status(proxy.admin_addr, path))
+                    .await
+                    .unwrap_or_else(|_| panic!("{path} unanswered for 1 s beside {total} sockets"));
+            assert_eq!(status, Some(200), "{path} beside {total} sockets");
+            slowest = slowest.max(started.elapsed());
+        }
+        println!("{total} idle admin sockets: slowest probe {slowest:?}");
+        round_trip(&mut session, 1, &format!("beside-{total}")).await;
+    }
 }
