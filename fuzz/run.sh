@@ -10,7 +10,8 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(frame handshake client_payload cert_chain proxy_header stanza)
+    targets=(frame handshake client_payload cert_chain proxy_header stanza binary_stanza
+        binary_differential)
 fi
 export RUSTC_BOOTSTRAP="${RUSTC_BOOTSTRAP:-1}"
 cargo fuzz build -O
