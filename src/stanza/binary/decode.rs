@@ -10,7 +10,8 @@
 use bytes::Bytes;
 
 use super::node::{
-    Attr, BytesWidth, Content, Jid, Leg, ListWidth, Node, Str, StrRepr, Text, Value,
+    Attr, BytesWidth, Content, Inline, Jid, Leg, ListWidth, Node, Str, StrRepr, Value, WireStr,
+    INLINE,
 };
 use super::tokens::{tag, Dictionary};
 use crate::stanza::{Limits, Opaque, StanzaError};
@@ -204,35 +205,82 @@ impl Reader<'_> {
 
     /// A string item whose first byte `b` (at `start`) was just read. It keeps its
     /// whole encoding, so that writing it again reproduces the same form.
+    #[inline]
     fn string(&mut self, start: usize, b: u8) -> Result<Str> {
-        let text = match b {
-            tag::LIST_EMPTY => Text::Empty,
-            0x01..=0xEB => Text::Token(
-                self.dict
+        // Single-byte tokens, most strings, here; the rest out of line.
+        if let Some(text) = self.dict.single(b) {
+            return Ok(Str(StrRepr::Token {
+                text,
+                wire: [b, 0],
+                len: 1,
+            }));
+        }
+        self.other_string(start, b)
+    }
+
+    #[inline(never)]
+    fn other_string(&mut self, start: usize, b: u8) -> Result<Str> {
+        Ok(Str(match b {
+            tag::LIST_EMPTY => StrRepr::Token {
+                text: "",
+                wire: [tag::LIST_EMPTY, 0],
+                len: 1,
+            },
+            0x01..=0xEB => StrRepr::Token {
+                text: self
+                    .dict
                     .single(b)
                     .ok_or_else(|| malformed("a single-byte token outside its table"))?,
-            ),
+                wire: [b, 0],
+                len: 1,
+            },
             tag::DICTIONARY_0..=tag::DICTIONARY_3 => {
                 let i = self.u8()?;
-                Text::Token(
-                    self.dict
+                StrRepr::Token {
+                    text: self
+                        .dict
                         .double(b - tag::DICTIONARY_0, i)
                         .ok_or_else(|| malformed("a double-byte token outside its table"))?,
-                )
+                    wire: [b, i],
+                    len: 2,
+                }
             }
-            tag::HEX_8 | tag::NIBBLE_8 => Text::Packed(self.packed(b)?),
-            tag::BINARY_8..=tag::BINARY_32 => Text::Raw(self.raw(b)?.1),
+            tag::HEX_8 | tag::NIBBLE_8 => self.packed(start, b)?,
+            tag::BINARY_8..=tag::BINARY_32 => {
+                let (_, at, len) = self.raw_at(b)?;
+                if b == tag::BINARY_8 && len <= INLINE {
+                    let mut buf = [0; INLINE];
+                    buf[..len].copy_from_slice(&self.body[at..at + len]);
+                    StrRepr::Inline(Inline {
+                        form: b,
+                        len: len as u8,
+                        buf,
+                    })
+                } else {
+                    self.wire_str(start, None)
+                }
+            }
             0xF0..=0xF4 => return Err(malformed("an unassigned tag byte")),
             _ => return Err(malformed("a JID or a list where a string is expected")),
-        };
-        Ok(Str(StrRepr::Wire {
+        }))
+    }
+
+    /// The string from `start` to here, kept as its encoding.
+    fn wire_str(&self, start: usize, packed: Option<Box<str>>) -> StrRepr {
+        StrRepr::Wire(Box::new(WireStr {
             wire: self.body.slice(start..self.pos),
-            text,
+            packed,
         }))
     }
 
     /// The length and payload of `FC` / `FD` / `FE`.
     fn raw(&mut self, b: u8) -> Result<(BytesWidth, Bytes)> {
+        let (width, start, len) = self.raw_at(b)?;
+        Ok((width, self.body.slice(start..start + len)))
+    }
+
+    /// The length of `FC` / `FD` / `FE`, and where the payload starts.
+    fn raw_at(&mut self, b: u8) -> Result<(BytesWidth, usize, usize)> {
         let (width, len) = match b {
             tag::BINARY_8 => (BytesWidth::B8, usize::from(self.u8()?)),
             tag::BINARY_20 => {
@@ -254,33 +302,25 @@ impl Reader<'_> {
             }
         };
         let start = self.take(len)?;
-        Ok((width, self.body.slice(start..start + len)))
+        Ok((width, start, len))
     }
 
-    fn packed(&mut self, b: u8) -> Result<Box<str>> {
+    /// A packed string (`b` at `start`). The common case, short and written the way the
+    /// ladder writes it, is unpacked into an [`Inline`]; anything else keeps its bytes.
+    fn packed(&mut self, start: usize, b: u8) -> Result<StrRepr> {
         let head = self.u8()?;
         let n = usize::from(head & 0x7F);
-        let start = self.take(n)?;
+        let at = self.take(n)?;
+        let bytes = &self.body[at..at + n];
         // The top bit says the last nibble is padding, whatever its value.
         let chars = (2 * n).saturating_sub(usize::from(head >> 7));
-        let mut text = String::with_capacity(chars);
-        let nibbles = self.body[start..start + n]
-            .iter()
-            .flat_map(|&x| [x >> 4, x & 0x0F]);
-        for (i, nibble) in nibbles.enumerate() {
-            let c = match (b, nibble) {
-                (tag::HEX_8, _) => b"0123456789ABCDEF"[usize::from(nibble)],
-                (_, 0..=9) => b'0' + nibble,
-                (_, 10) => b'-',
-                (_, 11) => b'.',
-                (_, 15) => continue,
-                _ => return Err(malformed("a NIBBLE_8 string with nibble 12-14")),
-            };
-            if i < chars {
-                text.push(char::from(c));
+        if n > 0 && chars <= INLINE {
+            if let Some(inline) = unpack_inline(b, bytes, chars) {
+                return Ok(StrRepr::Inline(inline));
             }
         }
-        Ok(text.into_boxed_str())
+        let text = unpack(b, bytes, chars)?;
+        Ok(self.wire_str(start, Some(text)))
     }
 
     /// The JID form `b`; its parts are strings, never JIDs or lists, so reading one
@@ -338,4 +378,104 @@ impl Reader<'_> {
         let b = self.u8()?;
         self.string(start, b)
     }
+}
+
+/// The character of nibble `x` in form `b`; `None` for NIBBLE_8's `F` (skipped) and
+/// 12-14 (refused).
+fn packed_char(b: u8, x: u8) -> Option<u8> {
+    match (b, x) {
+        (tag::HEX_8, _) => Some(b"0123456789ABCDEF"[usize::from(x)]),
+        (_, 0..=9) => Some(b'0' + x),
+        (_, 10) => Some(b'-'),
+        (_, 11) => Some(b'.'),
+        _ => None,
+    }
+}
+
+/// The two characters of each packed byte, `0` for a nibble that is not a character
+/// (NIBBLE_8's 12-15): one table per form, indexed by the byte.
+static HEX_PAIRS: [[u8; 2]; 256] = pairs(tag::HEX_8);
+static NIBBLE_PAIRS: [[u8; 2]; 256] = pairs(tag::NIBBLE_8);
+
+const fn pairs(form: u8) -> [[u8; 2]; 256] {
+    const fn char_of(form: u8, x: u8) -> u8 {
+        match (form, x) {
+            (tag::HEX_8, 0..=9) | (_, 0..=9) => b'0' + x,
+            (tag::HEX_8, _) => b'A' + x - 10,
+            (_, 10) => b'-',
+            (_, 11) => b'.',
+            _ => 0,
+        }
+    }
+    let mut t = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [
+            char_of(form, (i >> 4) as u8),
+            char_of(form, (i & 0x0F) as u8),
+        ];
+        i += 1;
+    }
+    t
+}
+
+/// `bytes` (at least one) unpacked into `chars` (at most [`INLINE`]) characters, if the
+/// writer's ladder would pack that text into exactly these bytes: every nibble a
+/// character and the padding nibble, if any, `F`. `None` sends the string the long way,
+/// which also finds the errors.
+fn unpack_inline(b: u8, bytes: &[u8], chars: usize) -> Option<Inline> {
+    let table = if b == tag::HEX_8 {
+        &HEX_PAIRS
+    } else {
+        &NIBBLE_PAIRS
+    };
+    let mut buf = [0; INLINE];
+    let full = chars / 2;
+    for (i, &x) in bytes[..full].iter().enumerate() {
+        let pair = table[usize::from(x)];
+        if pair[0] == 0 || pair[1] == 0 {
+            return None;
+        }
+        buf[2 * i] = pair[0];
+        buf[2 * i + 1] = pair[1];
+        // After the text, where there is room, the packed bytes themselves: the writer
+        // copies them back when they all fit. (Byte by byte: a copy of a variable
+        // length would be a call to `memcpy`.)
+        if let Some(slot) = buf.get_mut(chars + i) {
+            *slot = x;
+        }
+    }
+    if chars % 2 == 1 {
+        let x = bytes[full];
+        let c = table[usize::from(x)][0];
+        if c == 0 || x & 0x0F != 0x0F {
+            return None;
+        }
+        buf[chars - 1] = c;
+        if let Some(slot) = buf.get_mut(chars + full) {
+            *slot = x;
+        }
+    }
+    Some(Inline {
+        form: b,
+        len: chars as u8,
+        buf,
+    })
+}
+
+/// `bytes` unpacked in full: `chars` characters, NIBBLE_8's `F` nibbles skipped.
+fn unpack(b: u8, bytes: &[u8], chars: usize) -> Result<Box<str>> {
+    let mut text = String::with_capacity(chars);
+    let nibbles = bytes.iter().flat_map(|&x| [x >> 4, x & 0x0F]);
+    for (i, nibble) in nibbles.enumerate() {
+        let c = match packed_char(b, nibble) {
+            Some(c) => c,
+            None if nibble == 15 => continue,
+            None => return Err(malformed("a NIBBLE_8 string with nibble 12-14")),
+        };
+        if i < chars {
+            text.push(char::from(c));
+        }
+    }
+    Ok(text.into_boxed_str())
 }

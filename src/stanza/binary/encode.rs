@@ -6,7 +6,11 @@
 //! goes through the string ladder. So decoding and re-encoding a body gives the same
 //! bytes, and an annotated stanza differs from the received one only where it changed.
 
-use super::node::{BytesWidth, Content, Jid, Leg, ListWidth, Node, Str, StrRepr, Value};
+use bytes::{BufMut, BytesMut};
+
+use super::node::{
+    BytesWidth, Content, Form, Inline, Jid, Leg, ListWidth, Node, Str, StrRepr, Value,
+};
 use super::tokens::{tag, Dictionary, Token};
 use crate::stanza::StanzaError;
 
@@ -14,26 +18,57 @@ use crate::stanza::StanzaError;
 /// string (towards the client only). Fails, with code 413, only for a list of more
 /// than 65535 items or a string or payload of 4 GiB or more, which the wire cannot
 /// express; what was decoded always fits.
-pub fn encode(
+pub fn encode<S: Sink>(
     node: &Node,
     dict: &Dictionary,
     leg: Leg,
-    out: &mut Vec<u8>,
+    out: &mut S,
 ) -> Result<(), StanzaError> {
     Writer { dict, leg, out }.node(node)
 }
 
-struct Writer<'a> {
+/// Where the writer appends: a `Vec` (tests, [`super::BinaryCodec::encode_node`]) or
+/// the caller's `BytesMut`, written into directly.
+pub trait Sink {
+    fn push(&mut self, b: u8);
+    fn extend_from_slice(&mut self, s: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b)
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        Vec::extend_from_slice(self, s)
+    }
+}
+
+impl Sink for BytesMut {
+    #[inline]
+    fn push(&mut self, b: u8) {
+        self.put_u8(b)
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        BytesMut::extend_from_slice(self, s)
+    }
+}
+
+struct Writer<'a, S> {
     dict: &'a Dictionary,
     leg: Leg,
-    out: &'a mut Vec<u8>,
+    out: &'a mut S,
 }
 
 /// The server string an INTEROP_JID must carry towards the client when the proxy made
 /// the JID (or read it on the other leg, where the string is absent).
 const INTEROP_SERVER: &str = "interop";
 
-impl Writer<'_> {
+impl<S: Sink> Writer<'_, S> {
     fn node(&mut self, node: &Node) -> Result<(), StanzaError> {
         let has_content = !matches!(node.content, Content::None);
         self.list(
@@ -109,40 +144,102 @@ impl Writer<'_> {
         }
     }
 
+    /// A string: tokens, most of them, inline here; the other forms out of line.
+    #[inline]
     fn str(&mut self, s: &Str) -> Result<(), StanzaError> {
         match &s.0 {
-            StrRepr::Wire { wire, .. } => {
-                self.out.extend_from_slice(wire);
+            StrRepr::Token { wire, len, .. } => {
+                // Two fixed shapes, each written without a call to `memcpy`.
+                match len {
+                    1 => self.out.push(wire[0]),
+                    _ => self.out.extend_from_slice(wire),
+                }
                 Ok(())
             }
-            StrRepr::New(s) => self.new_str(s),
+            StrRepr::Inline(i) => {
+                self.inline(i);
+                Ok(())
+            }
+            _ => self.other_str(s),
         }
     }
 
-    /// The ladder of SPEC §2.10 "Writing strings": the first form that fits.
+    #[inline(never)]
+    fn other_str(&mut self, s: &Str) -> Result<(), StanzaError> {
+        match &s.0 {
+            StrRepr::Token { .. } | StrRepr::Inline(_) => self.str(s),
+            StrRepr::Wire(w) => {
+                self.out.extend_from_slice(&w.wire);
+                Ok(())
+            }
+            StrRepr::New { text, forms } => {
+                let form = match self.dict.cache_slot() {
+                    Some(slot) => forms[slot],
+                    None => form(self.dict, text),
+                };
+                self.write_new(text, form)
+            }
+        }
+    }
+
+    /// A short wire string, in the form it was read (which its text determines).
+    #[inline(never)]
+    fn inline(&mut self, i: &Inline) {
+        let text = i.text();
+        match i.form {
+            tag::BINARY_8 => {
+                self.out.extend_from_slice(&[tag::BINARY_8, i.len]);
+                self.out.extend_from_slice(text);
+            }
+            form => match i.packed_bytes() {
+                Some(bytes) => {
+                    let odd = u8::from(i.len % 2 == 1);
+                    self.out
+                        .extend_from_slice(&[form, (odd << 7) | bytes.len() as u8]);
+                    self.out.extend_from_slice(bytes);
+                }
+                None => self.packed(form, text),
+            },
+        }
+    }
+
     fn new_str(&mut self, s: &str) -> Result<(), StanzaError> {
-        match self.dict.token(s) {
-            Some(Token::Single(b)) => self.out.push(b),
-            Some(Token::Double(d, i)) => self.out.extend_from_slice(&[tag::DICTIONARY_0 + d, i]),
-            None if packable(s, nibble) => self.packed(tag::NIBBLE_8, s, nibble),
-            None if packable(s, hex) => self.packed(tag::HEX_8, s, hex),
-            None => return self.raw(BytesWidth::for_len(s.len()), s.as_bytes()),
+        self.write_new(s, form(self.dict, s))
+    }
+
+    /// A created string in the form [`form`] picked for it.
+    fn write_new(&mut self, s: &str, form: Form) -> Result<(), StanzaError> {
+        match form {
+            Form::Single(b) => self.out.push(b),
+            Form::Double(d, i) => self.out.extend_from_slice(&[tag::DICTIONARY_0 + d, i]),
+            Form::Nibble => self.packed(tag::NIBBLE_8, s.as_bytes()),
+            Form::Hex => self.packed(tag::HEX_8, s.as_bytes()),
+            Form::Raw => return self.raw(BytesWidth::for_len(s.len()), s.as_bytes()),
         }
         Ok(())
     }
 
-    /// `s` is known to be packable by `code`.
-    fn packed(&mut self, form: u8, s: &str, code: fn(u8) -> Option<u8>) {
-        let chars = s.as_bytes();
-        let odd = u8::from(chars.len() % 2 == 1);
+    /// `chars` are known to be packable in `form`.
+    fn packed(&mut self, form: u8, chars: &[u8]) {
+        let code = if form == tag::HEX_8 {
+            &HEX_CODES
+        } else {
+            &NIBBLE_CODES
+        };
+        let code = |c: u8| code[usize::from(c)] & 0x0F;
+        let n = chars.len().div_ceil(2);
         // At most 127 characters, so at most 64 bytes: the count fits in 7 bits.
-        self.out
-            .extend_from_slice(&[form, (odd << 7) | chars.len().div_ceil(2) as u8]);
-        let nibble = |c: u8| code(c).unwrap_or(0x0F);
-        for pair in chars.chunks(2) {
-            let low = pair.get(1).map_or(0x0F, |&c| nibble(c));
-            self.out.push(nibble(pair[0]) << 4 | low);
+        let mut buf = [0; 2 + 64];
+        buf[0] = form;
+        buf[1] = (u8::from(chars.len() % 2 == 1) << 7) | n as u8;
+        let mut pairs = chars.chunks_exact(2);
+        for (slot, pair) in buf[2..].iter_mut().zip(&mut pairs) {
+            *slot = (code(pair[0]) << 4) | code(pair[1]);
         }
+        if let [last] = pairs.remainder() {
+            buf[1 + n] = (code(*last) << 4) | 0x0F;
+        }
+        self.out.extend_from_slice(&buf[..2 + n]);
     }
 
     fn jid(&mut self, jid: &Jid) -> Result<(), StanzaError> {
@@ -193,24 +290,41 @@ impl Writer<'_> {
     }
 }
 
+/// The ladder of SPEC §2.10 "Writing strings": the first form that fits `s` with
+/// `dict`.
+pub(super) fn form(dict: &Dictionary, s: &str) -> Form {
+    match dict.token(s) {
+        Some(Token::Single(b)) => Form::Single(b),
+        Some(Token::Double(d, i)) => Form::Double(d, i),
+        None if packable(s, &NIBBLE_CODES) => Form::Nibble,
+        None if packable(s, &HEX_CODES) => Form::Hex,
+        None => Form::Raw,
+    }
+}
+
 /// NIBBLE_8 and HEX_8 hold 1 to 127 characters.
-fn packable(s: &str, code: fn(u8) -> Option<u8>) -> bool {
-    (1..=127).contains(&s.len()) && s.bytes().all(|c| code(c).is_some())
+fn packable(s: &str, codes: &[u8; 256]) -> bool {
+    (1..=127).contains(&s.len()) && s.bytes().all(|c| codes[usize::from(c)] != 0xFF)
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'-' => Some(10),
-        b'.' => Some(11),
-        _ => None,
-    }
-}
+/// Each character's nibble in a form; `FF` for a character the form lacks (written as
+/// nibble `F`, but only [`packable`] strings are packed).
+static NIBBLE_CODES: [u8; 256] = codes(false);
+static HEX_CODES: [u8; 256] = codes(true);
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+const fn codes(hex: bool) -> [u8; 256] {
+    let mut t = [0xFF; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'-' if !hex => 10,
+            b'.' if !hex => 11,
+            b'A'..=b'F' if hex => b - b'A' + 10,
+            _ => 0xFF,
+        };
+        c += 1;
     }
+    t
 }

@@ -97,14 +97,24 @@ impl StanzaCodec for BinaryCodec {
             out.extend_from_slice(wire);
             return Ok(());
         }
-        let body = match &stanza.0.root {
-            Root::Binary(node) => self.encode_node(node)?,
-            // A stanza the proxy or a peer built as an element tree.
-            Root::Xml { element, .. } => self.encode_node(&Node::from_element(element))?,
-        };
-        out.reserve(1 + body.len());
+        // Written straight into `out`, after one reservation: a modified stanza is
+        // about as long as the one received, plus what an annotation adds.
+        let estimate = stanza.0.wire.as_ref().map_or(256, |(_, w)| w.len() + 64);
+        out.reserve(1 + estimate);
+        let mark = out.len();
         out.extend_from_slice(&[0]);
-        out.extend_from_slice(&body);
+        let written = match &stanza.0.root {
+            Root::Binary(node) => encode::encode(node, self.dict, self.leg, out),
+            // A stanza the proxy or a peer built as an element tree.
+            Root::Xml { element, .. } => {
+                encode::encode(&Node::from_element(element), self.dict, self.leg, out)
+            }
+        };
+        if let Err(e) = written {
+            // Nothing of a stanza that cannot be written is left in `out`.
+            out.truncate(mark);
+            return Err(e);
+        }
         Ok(())
     }
 }

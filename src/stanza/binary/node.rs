@@ -10,55 +10,136 @@ use bytes::Bytes;
 use std::borrow::Cow;
 use std::fmt;
 
+use super::tokens::dictionary;
 use crate::stanza::Opaque;
 
 /// A string item: a token, a packed string, raw UTF-8, or one the proxy made.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Str(pub(super) StrRepr);
 
+/// Strings read from the wire keep their encoding, in the cheapest form that can give
+/// it back byte for byte. Most strings are tokens or short, so they hold no slice of the
+/// frame (a slice costs two atomic reference-count operations) and no heap text.
 #[derive(Clone, PartialEq, Eq)]
 pub(super) enum StrRepr {
-    /// Read from the wire. `wire` is the item's whole encoding (tag byte included) and
-    /// is written back as it is; `text` is what it means.
-    Wire { wire: Bytes, text: Text },
-    /// Made by the proxy; its form is chosen when written (SPEC §2.10, writing strings).
-    New(Box<str>),
+    /// A token (`01`-`EB`, or `EC`-`EF` and an index), or `00` read where a string may
+    /// stand (the empty string): the text borrows the static table, `wire[..len]` is
+    /// the encoding.
+    Token {
+        text: &'static str,
+        wire: [u8; 2],
+        len: u8,
+    },
+    /// A short string whose encoding its text determines: a `FC` raw string, or a
+    /// packed one in the form the writer's ladder would give it (padding nibble `F`).
+    Inline(Inline),
+    /// Any other string read from the wire: `wire` is its whole encoding.
+    Wire(Box<WireStr>),
+    /// Made by the proxy; its form is the ladder's (SPEC §2.10, writing strings), with
+    /// the session's dictionary. `forms` holds it for the two real dictionaries,
+    /// worked out once when the string is made: the proxy makes its annotations once
+    /// and writes copies of them on every stanza.
+    New { text: Box<str>, forms: [Form; 2] },
 }
 
-/// What a wire string means. Tokens borrow the static table; packed strings are
-/// unpacked once at decode; raw strings are a slice of the frame, not checked as UTF-8
-/// until someone reads them as text.
+/// Which rung of the ladder a created string takes with one dictionary.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Form {
+    Single(u8),
+    /// Table (`0..4`) and index.
+    Double(u8, u8),
+    Nibble,
+    Hex,
+    Raw,
+}
+
+/// The longest text an [`Inline`] holds (it keeps [`Str`] at 24 bytes).
+pub(super) const INLINE: usize = 21;
+
+/// The text of a short wire string and its form (`FB`, `FC` or `FF`), from which the
+/// encoding is rebuilt exactly. A packed string's bytes follow its text, as many as
+/// fit; when all do (up to 14 characters) the writer copies them rather than packing
+/// again. The rest of `buf` is zero: all of it follows from the text, so equality is
+/// derived.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Inline {
+    pub(super) form: u8,
+    pub(super) len: u8,
+    pub(super) buf: [u8; INLINE],
+}
+
+impl Inline {
+    pub(super) fn text(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    /// A packed string's bytes (after its tag and head bytes), if they are kept.
+    pub(super) fn packed_bytes(&self) -> Option<&[u8]> {
+        let len = usize::from(self.len);
+        self.buf.get(len..len + len.div_ceil(2))
+    }
+}
+
+/// A wire string kept as its encoding: a raw string that is long or has a wide length
+/// prefix, or a packed one with a padding nibble other than `F` or a `F` nibble inside
+/// a NIBBLE_8 string (which the decoder skips).
 #[derive(Clone, PartialEq, Eq)]
-pub(super) enum Text {
-    Token(&'static str),
-    Packed(Box<str>),
-    Raw(Bytes),
-    /// `00` (LIST_EMPTY) read where a string may stand: the empty string.
-    Empty,
+pub(super) struct WireStr {
+    /// The item's whole encoding, tag byte included.
+    pub(super) wire: Bytes,
+    /// A packed string's text, unpacked at decode; `None` for a raw string, whose text
+    /// is `wire` past its length prefix (not checked as UTF-8 until someone reads it).
+    pub(super) packed: Option<Box<str>>,
+}
+
+impl WireStr {
+    fn text(&self) -> &[u8] {
+        match &self.packed {
+            Some(s) => s.as_bytes(),
+            None => {
+                let skip = match self.wire[0] {
+                    0xFC => 2,
+                    0xFD => 4,
+                    _ => 5,
+                };
+                &self.wire[skip..]
+            }
+        }
+    }
 }
 
 impl Str {
     /// A string the proxy creates.
     pub fn new(s: &str) -> Self {
-        Str(StrRepr::New(s.into()))
+        Str(StrRepr::New {
+            text: s.into(),
+            forms: [2, 3].map(|v| match dictionary(v) {
+                Some(d) => super::encode::form(d, s),
+                None => unreachable!("dictionaries 2 and 3 exist"),
+            }),
+        })
     }
 
     /// The string's bytes (raw strings need not be UTF-8).
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            StrRepr::New(s) => s.as_bytes(),
-            StrRepr::Wire { text, .. } => match text {
-                Text::Token(s) => s.as_bytes(),
-                Text::Packed(s) => s.as_bytes(),
-                Text::Raw(b) => b,
-                Text::Empty => b"",
-            },
+            StrRepr::Token { text, .. } => text.as_bytes(),
+            StrRepr::Inline(i) => i.text(),
+            StrRepr::Wire(w) => w.text(),
+            StrRepr::New { text, .. } => text.as_bytes(),
         }
     }
 
     /// The string as text; bytes that are not UTF-8 are replaced.
     pub fn as_text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(self.as_bytes())
+        match &self.0 {
+            StrRepr::Token { text, .. } => Cow::Borrowed(text),
+            StrRepr::New { text, .. } => Cow::Borrowed(text),
+            _ => match std::str::from_utf8(self.as_bytes()) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(self.as_bytes()),
+            },
+        }
     }
 
     pub fn is(&self, s: &str) -> bool {

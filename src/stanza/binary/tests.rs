@@ -366,6 +366,88 @@ fn dictionaries() {
             assert_eq!(d.token(s), Some(super::tokens::Token::Double(t, i)));
         }
         assert_eq!(d.token(""), None);
+        assert_eq!(d.token("no-such-token-3EB0"), None);
+        assert_eq!(d.token(&"message".repeat(100)), None);
     }
     assert_ne!(dict(2).single(9), dict(3).single(9));
+}
+
+/// Every string form, in and around the short ones kept inline: each reads as its
+/// text and is written back byte for byte, as an attribute value and (packed forms)
+/// as content.
+#[test]
+fn string_forms_keep_their_bytes() {
+    let x21 = "41".repeat(21);
+    let x22 = "41".repeat(22);
+    let cases: Vec<(String, Vec<u8>)> = vec![
+        ("ff8312345f".into(), b"12345".to_vec()),
+        // Padding nibble 0, not F.
+        ("ff83123450".into(), b"12345".to_vec()),
+        // F inside a NIBBLE_8 string is skipped.
+        ("ff021f23".into(), b"123".to_vec()),
+        ("ff02ab12".into(), b"-.12".to_vec()),
+        ("fb02abcd".into(), b"ABCD".to_vec()),
+        ("fb81a0".into(), b"A".to_vec()),
+        ("fb81af".into(), b"A".to_vec()),
+        // 21 characters (inline) and 22 (not).
+        (
+            format!("ff8b{}1f", "12".repeat(10)),
+            b"121212121212121212121".to_vec(),
+        ),
+        (
+            format!("ff0b{}", "12".repeat(11)),
+            b"1212121212121212121212".to_vec(),
+        ),
+        ("fc05416c696365".into(), b"Alice".to_vec()),
+        (format!("fc15{x21}"), vec![b'A'; 21]),
+        (format!("fc16{x22}"), vec![b'A'; 22]),
+        ("fc00".into(), vec![]),
+        ("fd000005416c696365".into(), b"Alice".to_vec()),
+        ("fe00000005416c696365".into(), b"Alice".to_vec()),
+        ("fc02fffe".into(), vec![0xFF, 0xFE]),
+    ];
+    for (item, text) in cases {
+        // Raw bytes in the content position are bytes content, not a string.
+        let raw = item.starts_with('f') && matches!(&item[1..2], "c" | "d" | "e");
+        let positions = [
+            (format!("f80213{item}"), false),
+            (format!("f8031313{item}"), true),
+        ];
+        for (body, attr) in positions.into_iter().skip(usize::from(raw)) {
+            let bytes = unhex(&body);
+            let node = decode_with(&bytes, dict(3), Leg::ToClient).expect(&body);
+            let value = if attr {
+                &node.attrs[0].value
+            } else {
+                match &node.content {
+                    Content::Text(v) => v,
+                    other => panic!("{body}: {other:?}"),
+                }
+            };
+            let Value::Str(s) = value else {
+                panic!("{body}: {value:?}")
+            };
+            assert_eq!(s.as_bytes(), &text[..], "{body}");
+            assert_eq!(s.as_text(), String::from_utf8_lossy(&text), "{body}");
+            assert_eq!(
+                encode_with(&node, dict(3), Leg::ToClient),
+                bytes.to_vec(),
+                "{body}"
+            );
+        }
+    }
+    // `00` where a string may stand is the empty string.
+    let bytes = unhex("f803131300");
+    let node = decode_with(&bytes, dict(3), Leg::ToClient).unwrap();
+    assert!(node.attrs[0].value.is(""));
+    assert_eq!(encode_with(&node, dict(3), Leg::ToClient), bytes.to_vec());
+}
+
+/// The tree stays small: decoding moves and drops it whole.
+#[test]
+fn node_types_stay_small() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<Str>(), 24);
+    assert!(size_of::<super::Attr>() <= 80);
+    assert!(size_of::<super::Node>() <= 112);
 }
