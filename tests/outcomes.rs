@@ -130,3 +130,39 @@ async fn a_product_not_allowed_is_refused_with_403() {
     }
     assert_eq!(d.server.state().connections.load(Ordering::Relaxed), 0);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_but_keeps_sending_is_cut_after_the_idle_timeout() {
+    let idle = Duration::from_secs(1);
+    let d = Deployment::start(move |c, _| c.limits.idle_timeout = idle)
+        .await
+        .unwrap();
+    let before = closed_total("timeout");
+    let client = SimClient::login(d.proxy_addr, &d.client(1)).await.unwrap();
+    let (mut tx, _rx) = client.into_split();
+    // Its keepalives keep the session from being idle while it reads nothing...
+    let pinger = tokio::spawn(async move {
+        for i in 0..100 {
+            if tx.send(&sim::ping(&format!("k{i}"))).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    // ...while the server writes to it until every buffer on the way is full.
+    let big = Opaque::from_bytes(vec![b'A'; 60_000]);
+    let started = tokio::time::Instant::now();
+    for _ in 0..400 {
+        let push = d.server.push(1, sim::message(1, "flood", big.clone()));
+        if !matches!(
+            tokio::time::timeout(Duration::from_millis(300), push).await,
+            Ok(true)
+        ) {
+            break;
+        }
+    }
+    closed_reaches("timeout", before + 1).await;
+    assert!(started.elapsed() < idle + WAIT);
+    eventually(|| d.server.state().active.load(Ordering::Relaxed) == 0).await;
+    pinger.abort();
+}

@@ -177,6 +177,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
         stop: watch::channel(false).0,
         base: Instant::now(),
         last_activity_ms: AtomicU64::new(0),
+        write_stall: shared.limits.idle_timeout,
     };
     {
         let to_server = relay.direction(
@@ -275,12 +276,19 @@ fn queue_error(e: std::io::Error, from: Side, to: Side) -> SessionError {
 }
 
 /// Writes what a sink has queued; a failed write means `side` is gone.
-async fn flush(sink: &Mutex<Sink>, side: Side) -> Result<(), SessionError> {
+/// Writes what a sink has queued; a failed write means `side` is gone. A side that
+/// reads nothing for `stall` (`limits.idle_timeout`) ends the session: it would
+/// otherwise hold it, and the other side's reads, for as long as it keeps its socket
+/// open, even while its own stanzas keep the session from counting as idle.
+async fn flush(sink: &Mutex<Sink>, side: Side, stall: Duration) -> Result<(), SessionError> {
     let mut sink = sink.lock().await;
     if sink.pending_len() == 0 {
         return Ok(());
     }
-    sink.flush().await.map_err(|_| SessionError::Closed(side))
+    match tokio::time::timeout(stall, sink.flush()).await {
+        Ok(written) => written.map_err(|_| SessionError::Closed(side)),
+        Err(_) => Err(SessionError::Timeout("write")),
+    }
 }
 
 /// The SYN TLV (when the kernel gave one) and the RTT TLV (when it has a sample), read
@@ -367,6 +375,8 @@ struct Relay {
     base: Instant,
     /// When a frame last arrived from either side, in ms after `base`.
     last_activity_ms: AtomicU64,
+    /// Longest a write to a side may wait for it to read.
+    write_stall: Duration,
 }
 
 impl Relay {
@@ -469,8 +479,8 @@ impl Relay {
                 // Write when no further frame is already here, or the batch is large.
                 let full = forward.lock().await.pending_len() >= BATCH_BYTES;
                 if full || !reader.has_frame_buffered() {
-                    flush(forward, to).await?;
-                    flush(back, from).await?;
+                    flush(forward, to, self.write_stall).await?;
+                    flush(back, from, self.write_stall).await?;
                     for read_at in batch.drain(..) {
                         metrics::relay_duration(direction, read_at.elapsed());
                     }
