@@ -63,17 +63,6 @@ fn attrs_of(stanza: &Stanza) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Waits until the server received from `account` a stanza `pick` accepts.
-async fn server_got(d: &Deployment, account: u64, mut pick: impl FnMut(&Stanza) -> bool) -> Stanza {
-    let mut found = None;
-    eventually(|| {
-        found = d.server.received(account).into_iter().find(|s| pick(s));
-        found.is_some()
-    })
-    .await;
-    found.unwrap()
-}
-
 #[tokio::test]
 async fn real_server_stanzas_reach_clients_byte_for_byte_on_each_dictionary() {
     let d = Deployment::start(|c, _| {

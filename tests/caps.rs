@@ -92,17 +92,6 @@ fn payload(text: &str) -> Opaque {
     Opaque::from_bytes(text.as_bytes().to_vec())
 }
 
-/// Waits until the server received from `account` a stanza `pick` accepts.
-async fn server_got(d: &Deployment, account: u64, mut pick: impl FnMut(&Stanza) -> bool) -> Stanza {
-    let mut found = None;
-    eventually(|| {
-        found = d.server.received(account).into_iter().find(|s| pick(s));
-        found.is_some()
-    })
-    .await;
-    found.unwrap()
-}
-
 /// A message from the server to `to`, with an `<enc>` of `mediatype` (if any).
 fn server_message(id: &str, kind: &str, mediatype: Option<&str>, enc: &Opaque) -> Stanza {
     let mut e = Element::new("enc").with_attr("v", "2");

@@ -51,6 +51,21 @@ pub async fn eventually(mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until the server received from `account` a stanza `pick` accepts.
+pub async fn server_got(
+    d: &Deployment,
+    account: u64,
+    mut pick: impl FnMut(&Stanza) -> bool,
+) -> Stanza {
+    let mut found = None;
+    eventually(|| {
+        found = d.server.received(account).into_iter().find(|s| pick(s));
+        found.is_some()
+    })
+    .await;
+    found.unwrap()
+}
+
 /// The attributes of a stanza's root, for assertions.
 pub fn attr(stanza: &Stanza, name: &str) -> Option<String> {
     stanza.attr(name).map(|v| v.into_owned())
