@@ -150,17 +150,8 @@ async fn a_client_that_stops_reading_but_keeps_sending_is_cut_after_the_idle_tim
         }
     });
     // ...while the server writes to it until every buffer on the way is full.
-    let big = Opaque::from_bytes(vec![b'A'; 60_000]);
     let started = tokio::time::Instant::now();
-    for _ in 0..400 {
-        let push = d.server.push(1, sim::message(1, "flood", big.clone()));
-        if !matches!(
-            tokio::time::timeout(Duration::from_millis(300), push).await,
-            Ok(true)
-        ) {
-            break;
-        }
-    }
+    fill_until_stalled(&d.server, 1).await;
     closed_reaches("timeout", before + 1).await;
     assert!(started.elapsed() < idle + WAIT);
     eventually(|| d.server.state().active.load(Ordering::Relaxed) == 0).await;

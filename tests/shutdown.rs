@@ -300,7 +300,7 @@ async fn exit_after_grace(proxy: &mut Proxy, signalled: Instant, grace: Duration
     signalled.elapsed().saturating_sub(grace)
 }
 
-/// Holds `n` sessions that read their closing stanza but never close their sockets.
+/// 1,000 sessions that read their closing stanza but never close their sockets.
 #[tokio::test]
 async fn the_exit_follows_the_grace_within_2s_when_1000_peers_keep_their_sockets_open() {
     let grace = Duration::from_secs(2);
@@ -356,18 +356,7 @@ async fn stalled_peers_on_either_side_cannot_hold_the_exit() {
             .await
             .unwrap();
         stalled.push(client);
-        let big = Opaque::from_bytes(vec![b'A'; 60_000]);
-        let mut pushed = 0;
-        while pushed < 400 {
-            let push = proxy.server.push(
-                200 + account,
-                sim::message(200 + account, "flood", big.clone()),
-            );
-            match tokio::time::timeout(Duration::from_millis(300), push).await {
-                Ok(true) => pushed += 1,
-                _ => break,
-            }
-        }
+        let pushed = fill_until_stalled(&proxy.server, 200 + account).await;
         assert!(pushed < 400, "the client's socket never filled");
     }
     // Five more write to a server that stopped reading, and read nothing themselves.

@@ -66,6 +66,23 @@ pub async fn server_got(
     found.unwrap()
 }
 
+/// Has the reference server push 60 KB messages to `account`, which is not reading,
+/// until a push waits 300 ms: every buffer between them is full. Returns how many went
+/// out; at most 400 (24 MB), which no loopback path buffers.
+pub async fn fill_until_stalled(server: &interop_proxy::sim::SimServer, account: u64) -> usize {
+    let big = interop_proxy::stanza::Opaque::from_bytes(vec![b'A'; 60_000]);
+    let mut pushed = 0;
+    while pushed < 400 {
+        let message = interop_proxy::sim::message(account, "flood", big.clone());
+        match tokio::time::timeout(Duration::from_millis(300), server.push(account, message)).await
+        {
+            Ok(true) => pushed += 1,
+            _ => break,
+        }
+    }
+    pushed
+}
+
 /// The attributes of a stanza's root, for assertions.
 pub fn attr(stanza: &Stanza, name: &str) -> Option<String> {
     stanza.attr(name).map(|v| v.into_owned())
