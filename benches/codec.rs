@@ -2,7 +2,7 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use interop_proxy::codec::{decode_frame, put_header, MAX_FRAME_LIMIT};
+use interop_proxy::frame::{decode_frame, put_header, MAX_FRAME_LIMIT};
 
 const BODY: usize = 600;
 const FRAMES: usize = 64;

@@ -14,7 +14,9 @@ use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
 use crate::noise::{Keypair, SecretKey};
-use crate::proxy::{self, drain, SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
+use crate::session::{
+    self, drain, SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings,
+};
 use crate::stanza::Limits as StanzaLimits;
 use crate::transport::WireVersion;
 
@@ -41,7 +43,7 @@ impl App {
         let shared =
             Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
         let save_syns = shared.upstream.signals == Signals::Own;
-        let listener = crate::proxy::bind_listener(config.listen, save_syns)?;
+        let listener = crate::session::bind_listener(config.listen, save_syns)?;
         let admin_listener = TcpListener::bind(config.admin.listen).await?;
         Ok(Self {
             listener,
@@ -82,7 +84,7 @@ impl App {
             std::future::pending(),
         ));
         self.readiness.set_ready();
-        let serve = proxy::serve(self.listener, self.shared, self.max_sessions, drain);
+        let serve = session::serve(self.listener, self.shared, self.max_sessions, drain);
         tokio::pin!(serve);
         tokio::pin!(shutdown);
         let mut sessions = tokio::select! {
@@ -264,7 +266,7 @@ fn read_chain(path: &Path) -> Result<Bytes, String> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|e| format!("not base64: {e}"))?;
-    <crate::handshake::CertChain as prost::Message>::decode(raw.as_slice())
+    <crate::wa_proto::CertChain as prost::Message>::decode(raw.as_slice())
         .map_err(|e| format!("not a CertChain: {e}"))?;
     Ok(Bytes::from(raw))
 }

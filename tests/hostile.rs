@@ -13,11 +13,11 @@ mod support;
 use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
-use interop_proxy::codec::{put_header, FrameReader, FrameWriter, MAX_FRAME_LIMIT};
-use interop_proxy::handshake::{ClientFinish, ClientHello, HandshakeMessage, ServerHello};
+use interop_proxy::frame::{put_header, FrameReader, FrameWriter, MAX_FRAME_LIMIT};
 use interop_proxy::noise::{Initiator, Keypair, RecvCipher};
 use interop_proxy::sim::{ClientOptions, SimClient};
 use interop_proxy::stanza::{compress_frame, Stanza, StanzaCodec, XmlCodec};
+use interop_proxy::wa_proto::{ClientFinish, ClientHello, HandshakeMessage, ServerHello};
 use prost::Message;
 use rand::RngCore;
 use support::*;
@@ -665,7 +665,7 @@ fn describe_handshake(bytes: &[u8]) -> Vec<String> {
     let mut buf = BytesMut::from(bytes);
     let mut out = Vec::new();
     while !buf.is_empty() {
-        match interop_proxy::codec::decode_frame(&mut buf, MAX_FRAME_LIMIT) {
+        match interop_proxy::frame::decode_frame(&mut buf, MAX_FRAME_LIMIT) {
             Ok(Ok(frame)) => match HandshakeMessage::decode(frame.as_ref()) {
                 Ok(HandshakeMessage {
                     server_hello: Some(h),

@@ -96,7 +96,7 @@ async fn a_trickling_client_cannot_outlast_the_handshake_timeout() {
         interop_proxy::noise::Keypair::generate(),
         None,
     );
-    let hello = interop_proxy::handshake::HandshakeMessage {
+    let hello = interop_proxy::wa_proto::HandshakeMessage {
         client_hello: Some(initiator.client_hello(&[]).unwrap()),
         ..Default::default()
     };

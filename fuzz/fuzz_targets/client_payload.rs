@@ -2,7 +2,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use interop_proxy::handshake::ClientPayloadView;
+use interop_proxy::wa_proto::ClientPayloadView;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

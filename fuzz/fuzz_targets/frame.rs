@@ -2,7 +2,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use interop_proxy::codec::{decode_frame, FrameError};
+use interop_proxy::frame::{decode_frame, FrameError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

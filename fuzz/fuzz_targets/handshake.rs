@@ -3,7 +3,7 @@
 //! the second message is read as a ClientFinish.
 #![no_main]
 
-use interop_proxy::handshake::HandshakeMessage;
+use interop_proxy::wa_proto::HandshakeMessage;
 use interop_proxy::noise::{Keypair, Responder, SecretKey};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

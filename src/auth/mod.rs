@@ -12,8 +12,8 @@ use std::time::Duration;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::handshake::ClientPayloadView;
-use crate::proxy::SessionError;
+use crate::session::SessionError;
+use crate::wa_proto::ClientPayloadView;
 
 pub use jwks::{KeySet, KeySource};
 

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{CapsConfig, TlsConfig, Unsupported};
-use crate::handshake::ClientPayloadView;
 use crate::https::HttpsClient;
 use crate::metrics::{self, LookupResult};
+use crate::wa_proto::ClientPayloadView;
 
 pub use file::{CapsFile, DEFAULT_PROFILE};
 pub use lookup::{Answer, Lookup, LookupSettings};
@@ -163,7 +163,7 @@ impl Caps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::client_payload::{AppVersion, ClientPayloadFields, UserAgent};
+    use crate::wa_proto::client_payload::{AppVersion, ClientPayloadFields, UserAgent};
     use bytes::Bytes;
     use prost::Message;
 

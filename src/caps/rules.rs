@@ -1,6 +1,6 @@
 //! Profile selection rules: `user_agent.platform` and a minimum `app_version`.
 
-use crate::handshake::ClientPayloadView;
+use crate::wa_proto::ClientPayloadView;
 
 /// WhatsApp's `UserAgent.Platform` enum, by value.
 pub const PLATFORMS: [&str; 36] = [
@@ -107,7 +107,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::client_payload::{
+    use crate::wa_proto::client_payload::{
         AppVersion as PbVersion, ClientPayloadFields, UserAgent,
     };
     use bytes::Bytes;

@@ -21,7 +21,7 @@ use prost::Message;
 
 use super::keys::Keypair;
 use super::xeddsa;
-use crate::handshake::{CertChain, Details, LegacyDetails, NoiseCertificate};
+use crate::wa_proto::{CertChain, Details, LegacyDetails, NoiseCertificate};
 
 /// WhatsApp's published root public key (Curve25519), the default trust anchor:
 /// `142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b`.

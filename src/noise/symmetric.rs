@@ -9,7 +9,7 @@ use snow::resolvers::{CryptoResolver, DefaultResolver, FallbackResolver, RingRes
 use snow::types::{Cipher, Hash};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::handshake::NoiseError;
+use super::error::NoiseError;
 use super::keys::Keypair;
 use super::x25519;
 

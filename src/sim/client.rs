@@ -7,15 +7,15 @@ use bytes::Bytes;
 use prost::Message;
 use tokio::net::TcpStream;
 
-use crate::codec::{FrameError, FrameReader, FrameWriter, MAX_FRAME_LIMIT};
-use crate::handshake::client_payload::ClientPayloadFields;
-use crate::handshake::{AppVersion, HandshakeMessage, InteropData, UserAgent};
+use crate::frame::{FrameError, FrameReader, FrameWriter, MAX_FRAME_LIMIT};
 use crate::noise::{cert, Initiator, Keypair, NoiseError, Pattern};
-use crate::proxy::sink::Sink;
+use crate::session::sink::Sink;
 use crate::stanza::{
     Element, Encoding, Kind, Opaque, SessionCodecs, Stanza, StanzaCodec, StanzaError,
 };
 use crate::transport::{proxy_protocol, Preamble, WireVersion};
+use crate::wa_proto::client_payload::ClientPayloadFields;
+use crate::wa_proto::{AppVersion, HandshakeMessage, InteropData, UserAgent};
 
 use super::source::Source;
 
@@ -177,7 +177,7 @@ impl SimClient {
         let server_static = initiator.remote_static();
         if initiator.pattern() != Pattern::Ik {
             if let (Some(root), Some(server)) = (options.root_key, server_static) {
-                cert::verify_chain(&chain, &root, &server, crate::proxy::unix_now())?;
+                cert::verify_chain(&chain, &root, &server, crate::session::unix_now())?;
             }
             let finish = initiator
                 .client_finish(&payload)?

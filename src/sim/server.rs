@@ -12,13 +12,13 @@ use prost::Message;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::codec::{FrameReader, FrameWriter, MAX_FRAME_LIMIT};
-use crate::handshake::client_payload::ClientPayloadFields;
-use crate::handshake::HandshakeMessage;
+use crate::frame::{FrameReader, FrameWriter, MAX_FRAME_LIMIT};
 use crate::noise::{Keypair, Pattern, Responder};
-use crate::proxy::sink::Sink;
+use crate::session::sink::Sink;
 use crate::stanza::{Element, Encoding, Kind, SessionCodecs, Stanza};
 use crate::transport::proxy_protocol::{self, Tlv};
+use crate::wa_proto::client_payload::ClientPayloadFields;
+use crate::wa_proto::HandshakeMessage;
 
 use super::client::send;
 use super::source::Source;

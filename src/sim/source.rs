@@ -1,6 +1,6 @@
 //! The reading end of a simulated peer: frame, decrypt, decode.
 
-use crate::codec::FrameReader;
+use crate::frame::FrameReader;
 use crate::noise::RecvCipher;
 use crate::stanza::{Stanza, StanzaCodec};
 

@@ -7,7 +7,7 @@ pub mod signals;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{FrameError, FrameReader};
+use crate::frame::{FrameError, FrameReader};
 
 /// The edge-routing pre-intro magic.
 const EDGE_ROUTING: [u8; 4] = [0x45, 0x44, 0x00, 0x01];

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use ppp::v2::{Addresses, Builder, Command, Header, Protocol, Version};
 
-use crate::codec::{FrameError, FrameReader};
+use crate::frame::{FrameError, FrameReader};
 
 /// Fixed part of a v2 header: 12-byte signature, version/command, family, 16-bit length.
 const FIXED_LEN: usize = 16;

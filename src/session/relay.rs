@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use crate::caps::SessionCaps;
-use crate::codec::{FrameReader, FrameWriter};
+use crate::frame::{FrameReader, FrameWriter};
 use crate::metrics::{self, Direction};
 use crate::noise::RecvCipher;
 use crate::pipeline::{self, SessionInfo, StanzaService};
@@ -21,11 +21,11 @@ use crate::transport::proxy_protocol::{self, Tlv};
 use crate::transport::signals::{self, TLV_RTT, TLV_SYN};
 use crate::transport::{self, PreambleError};
 
-use super::client_leg::{self, frame_error, ClientLeg};
+use super::client::{self, frame_error, ClientLeg};
 use super::drain::Drain;
 use super::error::{Outcome, SessionError, Side};
 use super::sink::{Sink, BATCH_BYTES};
-use super::upstream_leg;
+use super::upstream;
 use super::{Shared, Signals};
 
 /// How long a closing session may spend, all waits together, on its last writes and on
@@ -119,13 +119,13 @@ async fn set_up(
         shared.auth.check(&payload).await?;
         let caps = async { Ok(shared.caps.session(&payload).await) };
         let upstream = async {
-            let stream = upstream_leg::dial(&shared.upstream).await?;
+            let stream = upstream::dial(&shared.upstream).await?;
             let signals = match shared.upstream.signals {
                 Signals::Off => Vec::new(),
                 Signals::Own => own_signals(own_syn, reader.socket()),
                 Signals::Forwarded => origin.forwarded,
             };
-            upstream_leg::handshake(
+            upstream::handshake(
                 &shared.upstream,
                 stream,
                 origin.addr,
@@ -354,7 +354,7 @@ async fn accept_client(
     let codecs = shared
         .codecs(preamble.version)
         .ok_or_else(|| malformed(format!("no dictionary for version {}", preamble.version)))?;
-    let leg = client_leg::handshake(
+    let leg = client::handshake(
         shared,
         preamble.prologue(),
         reader,

@@ -1,12 +1,12 @@
 //! One proxied session: the client half (Noise responder), the upstream half (Noise
 //! initiator), and the relay that joins them.
 
-mod client_leg;
+mod client;
 pub mod drain;
 pub mod error;
 mod relay;
 pub mod sink;
-mod upstream_leg;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -27,7 +27,7 @@ use crate::transport::WireVersion;
 pub use drain::Drain;
 pub use error::{Outcome, SessionError, Side};
 pub use sink::Sink;
-pub use upstream_leg::unix_now;
+pub use upstream::unix_now;
 
 /// Everything a session needs that is the same for every session.
 pub struct Shared {

@@ -165,7 +165,7 @@ mod tests {
     /// `{:#?}`, shows neither the phone number nor the token.
     #[test]
     fn no_handshake_type_prints_the_username_or_the_token() {
-        use crate::handshake::{ClientFinish, ClientHello, HandshakeMessage};
+        use crate::wa_proto::{ClientFinish, ClientHello, HandshakeMessage};
         let fields = ClientPayloadFields {
             username: Some(4915112345678),
             user_agent: None,

@@ -10,14 +10,14 @@ use sha2::Sha256;
 use tokio::net::TcpStream;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::codec::{FrameReader, FrameWriter};
-use crate::handshake::{ClientPayloadView, HandshakeMessage};
+use crate::frame::{FrameReader, FrameWriter};
 use crate::metrics::Leg;
 use crate::noise::{cert, Initiator, Keypair, Pattern, SecretKey, TransportState};
 use crate::transport::proxy_protocol::{self, Tlv};
 use crate::transport::Preamble;
+use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
 
-use super::client_leg::{frame_error, write_message};
+use super::client::{frame_error, write_message};
 use super::error::{SessionError, Side};
 use super::UpstreamSettings;
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::codec::{put_header, FrameWriter};
+use crate::frame::{put_header, FrameWriter};
 use crate::noise::SendCipher;
 use crate::stanza::{Stanza, StanzaCodec};
 

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use snow::types::Cipher;
 use zeroize::Zeroizing;
 
-use super::handshake::NoiseError;
+use super::error::NoiseError;
 use super::symmetric::{wipe_cipher, Backend, LEN, TAG_LEN};
 
 /// Both directions of an established session.

@@ -4,11 +4,11 @@
 use bytes::{Bytes, BytesMut};
 use prost::Message;
 
-use crate::codec::{put_header, FrameError, FrameReader, FrameWriter};
-use crate::handshake::{ClientPayloadView, HandshakeMessage};
+use crate::frame::{put_header, FrameError, FrameReader, FrameWriter};
 use crate::metrics::Leg;
 use crate::noise::{Pattern, Responder, TransportState};
 use crate::stanza::{Element, Stanza, StanzaCodec};
+use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
 
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
