@@ -28,13 +28,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, BatchSize, Criterion};
-use futures::FutureExt;
-use tower::{Service, ServiceExt};
 
 use interop_proxy::caps::{file, Caps, SessionCaps};
 use interop_proxy::config::Unsupported;
 use interop_proxy::metrics::Direction;
-use interop_proxy::pipeline::{self, SessionInfo, StanzaService};
+use interop_proxy::pipeline::{self, count::Count, Pipeline, SessionInfo, Step};
 use interop_proxy::stanza::{Stanza, StanzaCodec, XmlCodec};
 
 const CAPS: &str = include_str!("../config/capabilities.toml");
@@ -60,18 +58,10 @@ fn decode(xml: &str) -> Stanza {
 }
 
 #[inline(never)]
-fn run(svc: &mut StanzaService, stanza: Stanza) {
-    let ready = svc
-        .ready()
-        .now_or_never()
-        .expect("always ready")
-        .unwrap_or_else(|never| match never {});
-    let routed = ready
-        .call(stanza)
-        .now_or_never()
-        .expect("completes at once")
-        .unwrap_or_else(|never| match never {});
-    black_box(routed);
+fn run(chain: &mut Pipeline, stanza: Stanza) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(chain.poll_ready(&mut cx).is_ready(), "always ready");
+    black_box(chain.handle(stanza).expect("no step ends the session"));
 }
 
 /// `(name, direction, stanza)` of every case.
@@ -111,9 +101,17 @@ fn cases() -> [(&'static str, Direction, String); 5] {
     ]
 }
 
-fn pipeline(direction: Direction, variant: &str) -> StanzaService {
-    let caps = (variant == "with").then(session_caps);
-    pipeline::build(&SessionInfo { direction, caps })
+/// The session's chain, or the counting step alone.
+fn pipeline(direction: Direction, variant: &str) -> Pipeline {
+    if variant == "with" {
+        pipeline::build(&SessionInfo {
+            direction,
+            caps: session_caps(),
+        })
+    } else {
+        let count: Box<dyn Step> = Box::new(Count::new(direction));
+        Pipeline::new([Some(count)])
+    }
 }
 
 fn bench(c: &mut Criterion) {

@@ -8,15 +8,14 @@ use base64::Engine;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::admin::{self, Readiness};
+use crate::admin;
 use crate::auth::{Authenticator, JwtVerifier, KeySet, KeySource};
 use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
+use crate::lifecycle::{Lifecycle, PhaseView};
 use crate::noise::{Keypair, SecretKey};
-use crate::session::{
-    self, drain, SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings,
-};
+use crate::session::{self, SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
 use crate::transport::WireVersion;
 
@@ -32,8 +31,8 @@ pub struct App {
     max_sessions: usize,
     /// `shutdown.grace`.
     grace: std::time::Duration,
-    /// Readiness latch shown at `/ready`.
-    readiness: Readiness,
+    /// The phase `/ready` shows and sessions drain by.
+    lifecycle: Lifecycle,
 }
 
 impl App {
@@ -43,7 +42,7 @@ impl App {
         let shared =
             Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
         let save_syns = shared.upstream.signals == Signals::Own;
-        let listener = crate::session::bind_listener(config.listen, save_syns)?;
+        let listener = crate::transport::bind_listener(config.listen, save_syns)?;
         let admin_listener = TcpListener::bind(config.admin.listen).await?;
         Ok(Self {
             listener,
@@ -51,7 +50,7 @@ impl App {
             shared,
             max_sessions: config.effective_max_sessions(),
             grace: config.shutdown.grace,
-            readiness: Readiness::new(),
+            lifecycle: Lifecycle::new(),
         })
     }
 
@@ -65,9 +64,9 @@ impl App {
         self.admin_listener.local_addr().expect("bound")
     }
 
-    /// The readiness latch, for callers that want to watch it.
-    pub fn readiness(&self) -> Readiness {
-        self.readiness.clone()
+    /// The process's phase, for callers that want to watch it.
+    pub fn phase(&self) -> PhaseView {
+        self.lifecycle.view()
     }
 
     /// Serves until `shutdown` resolves, then drains (SPEC §8): readiness off, listener
@@ -76,27 +75,31 @@ impl App {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         let handle = crate::metrics::install();
         crate::metrics::set_sessions_max(self.max_sessions);
-        let (drain_handle, drain) = drain::channel();
         let admin = tokio::spawn(admin::serve(
             self.admin_listener,
             handle,
-            self.readiness.clone(),
+            self.lifecycle.view(),
             std::future::pending(),
         ));
-        self.readiness.set_ready();
-        let serve = session::serve(self.listener, self.shared, self.max_sessions, drain);
+        self.lifecycle.set_ready();
+        let serve = session::serve(
+            self.listener,
+            self.shared,
+            self.max_sessions,
+            self.lifecycle.view(),
+        );
         tokio::pin!(serve);
         tokio::pin!(shutdown);
         let mut sessions = tokio::select! {
             sessions = &mut serve => sessions,
             _ = &mut shutdown => {
                 tracing::info!(grace = %humantime::format_duration(self.grace), "draining: readiness off, listener closed");
-                self.readiness.set_draining();
-                drain_handle.start(self.grace);
+                self.lifecycle.start_drain(self.grace);
                 serve.await
             }
         };
         while sessions.join_next().await.is_some() {}
+        self.lifecycle.set_stopped();
         tracing::info!("all sessions ended");
         admin.abort();
     }

@@ -15,7 +15,7 @@
 //!   dictionary) and XML text (`stanza::xml`).
 //! - [`caps`]: capability profiles, rules, XEP-0115 verification strings, the lookup.
 //! - [`auth`]: the client's JWT and product, checked before any upstream exists.
-//! - [`pipeline`]: the tower layers every stanza passes, per direction.
+//! - [`pipeline`]: the chain of steps every stanza passes, one per direction.
 //! - [`proxy`]: one session: the client half and the upstream half, joined; the one
 //!   mapping from errors to closing stanzas and metric reasons.
 //!
@@ -43,6 +43,7 @@ pub mod config;
 pub mod demo;
 pub mod frame;
 pub mod https;
+pub mod lifecycle;
 pub mod metrics;
 pub mod noise;
 pub mod pipeline;

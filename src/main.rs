@@ -208,7 +208,7 @@ fn issue_chain(
         (None, Some(text)) => keys::public_key_from_base64(&text).map_err(anyhow::Error::msg)?,
         (None, None) => anyhow::bail!("give --key or --public"),
     };
-    let now = interop_proxy::session::unix_now();
+    let now = interop_proxy::noise::cert::unix_now();
     let chain = cert::issue_chain(
         &root,
         &leaf,

@@ -14,8 +14,8 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +31,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::lifecycle::PhaseView;
+use crate::transport::accept_loop;
+
 /// Admin connections served at once; a newcomer beyond it evicts an older one.
 pub const MAX_CONNECTIONS: usize = 64;
 /// Time a client gets to send complete request headers: probes and scrapers send theirs
@@ -43,49 +46,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often histogram samples are folded into buckets when nobody scrapes, which bounds
 /// the memory they hold.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-/// Pause after a failed accept (e.g. out of fds) so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-const STARTING: u8 = 0;
-const READY: u8 = 1;
-const DRAINING: u8 = 2;
-
-/// The `/ready` latch: starting → ready → draining, never back, so a late `set_ready`
-/// cannot re-admit traffic to a draining pod. Clones share the state.
-#[derive(Clone, Debug, Default)]
-pub struct Readiness {
-    /// One of `STARTING`, `READY`, `DRAINING`.
-    state: Arc<AtomicU8>,
-}
-
-impl Readiness {
-    /// A latch in the starting state (`/ready` answers 503).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Keys are loaded and listeners bound: start taking traffic. No effect once draining.
-    pub fn set_ready(&self) {
-        let _ = self
-            .state
-            .compare_exchange(STARTING, READY, Ordering::AcqRel, Ordering::Acquire);
-    }
-
-    /// Shutdown began: ask the load balancer to stop sending new clients.
-    pub fn set_draining(&self) {
-        self.state.store(DRAINING, Ordering::Release);
-    }
-
-    /// Whether `/ready` answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.state.load(Ordering::Acquire) == READY
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_draining(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DRAINING
-    }
-}
 
 /// Serves the admin endpoint on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish briefly and returns.
@@ -95,10 +55,10 @@ impl Readiness {
 pub async fn serve(
     listener: TcpListener,
     handle: PrometheusHandle,
-    readiness: Readiness,
+    phase: PhaseView,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, handle, readiness, shutdown, Bounds::DEFAULT).await
+    serve_with(listener, handle, phase, shutdown, Bounds::DEFAULT).await
 }
 
 /// The abuse bounds, a value so tests can shrink them instead of waiting half a minute.
@@ -123,47 +83,45 @@ impl Bounds {
 async fn serve_with(
     listener: TcpListener,
     handle: PrometheusHandle,
-    readiness: Readiness,
+    phase: PhaseView,
     shutdown: impl Future<Output = ()> + Send + 'static,
     bounds: Bounds,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
-    let mut slots = Slots::default();
-    let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
-    upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
-
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    if slots.len() >= bounds.max_connections {
-                        slots.evict_one();
-                    }
-                    let slot = slots.add();
-                    conns.spawn(serve_connection(
-                        stream,
-                        handle.clone(),
-                        readiness.clone(),
-                        stop_rx.clone(),
-                        slot,
-                        bounds,
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
-            _ = upkeep.tick() => handle.run_upkeep(),
-            Some(done) = conns.join_next(), if !conns.is_empty() => {
-                if let Ok(id) = done {
-                    slots.remove(id);
-                }
-            }
+    let slots = Arc::new(Mutex::new(Slots::default()));
+    let upkeep = async {
+        let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            upkeep.tick().await;
+            handle.run_upkeep();
         }
+    };
+    let accept = accept_loop(&listener, "admin", shutdown, |stream, _peer| {
+        while conns.try_join_next().is_some() {}
+        let slot = {
+            let mut slots = slots.lock().expect("not poisoned");
+            if slots.len() >= bounds.max_connections {
+                slots.evict_one();
+            }
+            slots.add()
+        };
+        conns.spawn(serve_connection(
+            stream,
+            handle.clone(),
+            phase.clone(),
+            stop_rx.clone(),
+            Booked {
+                slot,
+                slots: slots.clone(),
+            },
+            bounds,
+        ));
+    });
+    tokio::select! {
+        () = accept => {}
+        () = upkeep => {}
     }
 
     drop(listener);
@@ -237,19 +195,35 @@ impl Slots {
     }
 }
 
-/// Serves one connection; returns its slot's id, for the accept loop's books.
+/// A connection's slot, given back to the books when the connection ends however it ends.
+struct Booked {
+    slot: SlotHandle,
+    slots: Arc<Mutex<Slots>>,
+}
+
+impl Drop for Booked {
+    fn drop(&mut self) {
+        self.slots
+            .lock()
+            .expect("not poisoned")
+            .remove(self.slot.id);
+    }
+}
+
+/// Serves one connection.
 async fn serve_connection(
     stream: TcpStream,
     handle: PrometheusHandle,
-    readiness: Readiness,
+    phase: PhaseView,
     mut stop: watch::Receiver<bool>,
-    slot: SlotHandle,
+    booked: Booked,
     bounds: Bounds,
-) -> u64 {
+) {
+    let slot = &booked.slot;
     let requested = slot.requested.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         requested.store(true, Ordering::Relaxed);
-        let response = respond(&req, &handle, &readiness);
+        let response = respond(&req, &handle, &phase);
         async move { Ok::<_, Infallible>(response) }
     });
     let conn = http1::Builder::new()
@@ -275,13 +249,12 @@ async fn serve_connection(
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
         }
     }
-    slot.id
 }
 
 fn respond(
     req: &Request<Incoming>,
     handle: &PrometheusHandle,
-    readiness: &Readiness,
+    phase: &PhaseView,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if !matches!(path, "/metrics" | "/live" | "/ready") {
@@ -303,8 +276,8 @@ fn respond(
             resp
         }
         "/live" => text(StatusCode::OK, "live\n"),
-        _ if readiness.is_ready() => text(StatusCode::OK, "ready\n"),
-        _ if readiness.is_draining() => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        _ if phase.is_ready() => text(StatusCode::OK, "ready\n"),
+        _ if phase.is_draining() => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
         _ => text(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
     }
 }

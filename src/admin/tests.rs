@@ -7,6 +7,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::*;
+use crate::lifecycle::Lifecycle;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -14,8 +15,8 @@ const T: Duration = Duration::from_secs(5);
 struct Server {
     /// Where it listens.
     addr: SocketAddr,
-    /// Its readiness latch.
-    readiness: Readiness,
+    /// The phase `/ready` reports.
+    lifecycle: Lifecycle,
     /// Completes the shutdown future.
     stop: oneshot::Sender<()>,
     /// The `serve` task, whose result the test checks.
@@ -29,12 +30,12 @@ async fn start() -> Server {
 async fn start_with(bounds: Bounds) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let readiness = Readiness::new();
+    let lifecycle = Lifecycle::new();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve_with(
         listener,
         crate::metrics::install(),
-        readiness.clone(),
+        lifecycle.view(),
         async move {
             let _ = stopped.await;
         },
@@ -42,7 +43,7 @@ async fn start_with(bounds: Bounds) -> Server {
     ));
     Server {
         addr,
-        readiness,
+        lifecycle,
         stop,
         task,
     }
@@ -78,15 +79,15 @@ async fn endpoints() {
         request(addr, "GET", "/ready").await,
         (503, "starting\n".into())
     );
-    server.readiness.set_ready();
+    server.lifecycle.set_ready();
     assert_eq!(request(addr, "GET", "/ready").await.0, 200);
-    server.readiness.set_draining();
+    server.lifecycle.start_drain(Duration::from_secs(1));
     assert_eq!(
         request(addr, "GET", "/ready").await,
         (503, "draining\n".into())
     );
     // Draining is final.
-    server.readiness.set_ready();
+    server.lifecycle.set_ready();
     assert_eq!(request(addr, "GET", "/ready").await.0, 503);
     assert_eq!(request(addr, "GET", "/live").await.0, 200);
 
@@ -249,15 +250,4 @@ async fn connections_end_after_their_lifetime() {
     assert!(started.elapsed() >= SHORT.max_lifetime);
     server.stop.send(()).unwrap();
     timeout(T, server.task).await.unwrap().unwrap().unwrap();
-}
-
-#[test]
-fn readiness_is_shared_by_clones() {
-    let a = Readiness::new();
-    let b = a.clone();
-    assert!(!b.is_ready());
-    a.set_ready();
-    assert!(b.is_ready());
-    b.set_draining();
-    assert!(!a.is_ready() && a.is_draining());
 }

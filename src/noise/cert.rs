@@ -77,6 +77,15 @@ pub enum CertError {
     LegacySignature,
 }
 
+/// Seconds since the Unix epoch: the clock certificate validity is checked against. A
+/// clock before 1970 reads as 0, which no issued chain is valid at.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// A validity window in Unix seconds, both ends inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Validity {

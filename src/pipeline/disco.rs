@@ -4,85 +4,39 @@
 //! The answer is `<iq type="result">` with the query's `id`, `to` and `from` swapped,
 //! and the profile's `<identity>` and `<feature>` children, all built at load.
 
-use std::future::Ready;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use tower::{Layer, Service};
 
 use crate::caps::profile::DISCO_INFO_NS;
 use crate::caps::Profile;
 use crate::metrics::{self, AnnotationKind};
 use crate::stanza::{Kind, ReplyValue, Stanza};
 
-use super::Routed;
+use super::{Step, Verdict};
 
-/// Adds [`Disco`] around a service.
+/// Answers disco#info queries for the session's node itself.
 #[derive(Clone, Debug)]
-pub struct DiscoLayer {
+pub struct Disco {
     /// The session's profile.
     profile: Arc<Profile>,
 }
 
-impl DiscoLayer {
+impl Disco {
     /// Answers queries for `profile`'s node.
     pub fn new(profile: Arc<Profile>) -> Self {
         Self { profile }
     }
 }
 
-impl<S> Layer<S> for DiscoLayer {
-    type Service = Disco<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Disco {
-            inner,
-            profile: self.profile.clone(),
-        }
-    }
-}
-
-/// Answers disco#info queries for the session's node itself.
-#[derive(Clone, Debug)]
-pub struct Disco<S> {
-    /// The next service.
-    inner: S,
-    /// The session's profile.
-    profile: Arc<Profile>,
-}
-
-impl<S> Service<Stanza> for Disco<S>
-where
-    // The layers below answer at once; requiring that keeps one flat future type
-    // instead of an `Either` per layer, so a stanza no layer concerns costs next to
-    // nothing (benches/caps.rs).
-    S: Service<
-        Stanza,
-        Response = Routed,
-        Future = Ready<Result<Routed, <S as Service<Stanza>>::Error>>,
-    >,
-{
-    type Response = Routed;
-    type Error = S::Error;
-    type Future = Ready<Result<Routed, S::Error>>;
-
+impl Step for Disco {
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    #[inline]
-    fn call(&mut self, stanza: Stanza) -> Self::Future {
+    fn handle(&mut self, stanza: Stanza) -> Verdict {
         if stanza.kind() == Kind::Iq {
             if let Some(reply) = answer(&stanza, &self.profile) {
                 metrics::annotation(AnnotationKind::DiscoAnswered);
-                return std::future::ready(Ok(Routed {
-                    forward: None,
-                    reply: Some(Box::new(reply)),
-                }));
+                return Verdict::Answer(reply);
             }
         }
-        self.inner.call(stanza)
+        Verdict::Pass(stanza)
     }
 }
 

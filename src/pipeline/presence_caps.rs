@@ -5,65 +5,35 @@
 //! Other stanzas pass with one comparison of their kind and no allocation.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use tower::{Layer, Service};
 
 use crate::caps::profile::CAPS_NS;
 use crate::caps::Profile;
 use crate::metrics::{self, AnnotationKind};
 use crate::stanza::{Kind, NodeRef, Stanza};
 
-/// Adds [`PresenceCaps`] around a service.
+use super::{Step, Verdict};
+
+/// Puts the session's `<c>` into presences.
 #[derive(Clone, Debug)]
-pub struct PresenceCapsLayer {
+pub struct PresenceCaps {
     /// The session's profile.
     profile: Arc<Profile>,
 }
 
-impl PresenceCapsLayer {
+impl PresenceCaps {
     /// Advertises `profile` in presences.
     pub fn new(profile: Arc<Profile>) -> Self {
         Self { profile }
     }
 }
 
-impl<S> Layer<S> for PresenceCapsLayer {
-    type Service = PresenceCaps<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PresenceCaps {
-            inner,
-            profile: self.profile.clone(),
-        }
-    }
-}
-
-/// Puts the session's `<c>` into presences.
-#[derive(Clone, Debug)]
-pub struct PresenceCaps<S> {
-    /// The next service.
-    inner: S,
-    /// The session's profile.
-    profile: Arc<Profile>,
-}
-
-impl<S: Service<Stanza>> Service<Stanza> for PresenceCaps<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
+impl Step for PresenceCaps {
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    #[inline]
-    fn call(&mut self, mut stanza: Stanza) -> Self::Future {
+    fn handle(&mut self, mut stanza: Stanza) -> Verdict {
         if stanza.kind() == Kind::Presence && annotate(&mut stanza, &self.profile) {
             metrics::annotation(AnnotationKind::PresenceCaps);
         }
-        self.inner.call(stanza)
+        Verdict::Pass(stanza)
     }
 }
 

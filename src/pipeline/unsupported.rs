@@ -8,83 +8,37 @@
 //! gets `<ack class="message" id="ID" to="FROM" error="415"/>`. The `<enc>` payload is
 //! an [`crate::stanza::Opaque`] and is carried as it came either way.
 
-use std::future::Ready;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use tower::{Layer, Service};
 
 use crate::caps::Profile;
 use crate::config::Unsupported as Mode;
 use crate::metrics::{self, AnnotationKind};
 use crate::stanza::{Element, Kind, NodeRef, ReplyValue, Stanza};
 
-use super::Routed;
+use super::{Step, Verdict};
 
 /// `xmlns` of the `<unsupported>` annotation.
 pub const UNSUPPORTED_NS: &str = "urn:interop:caps";
 
-/// Adds [`Unsupported`] around a service.
+/// Annotates or refuses messages the client cannot receive.
 #[derive(Clone, Debug)]
-pub struct UnsupportedLayer {
+pub struct Unsupported {
     /// The session's profile.
     profile: Arc<Profile>,
     /// `caps.unsupported`.
     mode: Mode,
 }
 
-impl UnsupportedLayer {
+impl Unsupported {
     /// Checks messages against `profile`, acting per `mode`.
     pub fn new(profile: Arc<Profile>, mode: Mode) -> Self {
         Self { profile, mode }
     }
 }
 
-impl<S> Layer<S> for UnsupportedLayer {
-    type Service = Unsupported<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Unsupported {
-            inner,
-            profile: self.profile.clone(),
-            mode: self.mode,
-        }
-    }
-}
-
-/// Annotates or refuses messages the client cannot receive.
-#[derive(Clone, Debug)]
-pub struct Unsupported<S> {
-    /// The next service.
-    inner: S,
-    /// The session's profile.
-    profile: Arc<Profile>,
-    /// `caps.unsupported`.
-    mode: Mode,
-}
-
-impl<S> Service<Stanza> for Unsupported<S>
-where
-    // The layers below answer at once; requiring that keeps one flat future type
-    // instead of an `Either` per layer, so a stanza no layer concerns costs next to
-    // nothing (benches/caps.rs).
-    S: Service<
-        Stanza,
-        Response = Routed,
-        Future = Ready<Result<Routed, <S as Service<Stanza>>::Error>>,
-    >,
-{
-    type Response = Routed;
-    type Error = S::Error;
-    type Future = Ready<Result<Routed, S::Error>>;
-
+impl Step for Unsupported {
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    #[inline]
-    fn call(&mut self, mut stanza: Stanza) -> Self::Future {
+    fn handle(&mut self, mut stanza: Stanza) -> Verdict {
         if stanza.kind() == Kind::Message {
             if let Some(kind) = unsupported_kind(stanza.node(), &self.profile) {
                 match self.mode {
@@ -94,15 +48,12 @@ where
                     }
                     Mode::Reject => {
                         metrics::annotation(AnnotationKind::UnsupportedRejected);
-                        return std::future::ready(Ok(Routed {
-                            forward: None,
-                            reply: Some(Box::new(reject_ack(&stanza))),
-                        }));
+                        return Verdict::Answer(reject_ack(&stanza));
                     }
                 }
             }
         }
-        self.inner.call(stanza)
+        Verdict::Pass(stanza)
     }
 }
 

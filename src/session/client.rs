@@ -4,16 +4,16 @@
 use bytes::{Bytes, BytesMut};
 use prost::Message;
 
-use crate::frame::{put_header, FrameError, FrameReader, FrameWriter};
+use crate::frame::{put_header, FrameReader, FrameWriter};
 use crate::metrics::Leg;
 use crate::noise::{Pattern, Responder, TransportState};
-use crate::stanza::{Element, Stanza, StanzaCodec};
+use crate::stanza::{Stanza, StanzaCodec};
 use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
 
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
 
-use super::error::{SessionError, Side};
+use super::error::{Cause, SessionError, Side};
 use super::Shared;
 
 /// The client leg once its handshake is done.
@@ -61,7 +61,12 @@ async fn run(
         .await
         .map_err(fail(Pattern::Xx))?
         .client_hello
-        .ok_or_else(|| (Pattern::Xx, malformed("first message is not a ClientHello")))?;
+        .ok_or_else(|| {
+            (
+                Pattern::Xx,
+                malformed(Cause::Unexpected("first message is not a ClientHello")),
+            )
+        })?;
     let ik_payload = responder
         .read_client_hello(&hello)
         .map_err(|e| (Pattern::Xx, handshake_error(e)))?;
@@ -89,28 +94,37 @@ async fn run(
                 .await
                 .map_err(fail(pattern))?
                 .client_finish
-                .ok_or_else(|| (pattern, malformed("third message is not a ClientFinish")))?;
+                .ok_or_else(|| {
+                    (
+                        pattern,
+                        malformed(Cause::Unexpected("third message is not a ClientFinish")),
+                    )
+                })?;
             responder
                 .read_client_finish(&finish)
                 .map_err(|e| (pattern, handshake_error(e)))?
         }
     };
-    let remote_static = responder.remote_static().ok_or_else(|| {
-        (
-            pattern,
-            SessionError::ClientHandshake("no static key".into()),
-        )
-    })?;
+    let remote_static = responder.remote_static().ok_or((
+        pattern,
+        SessionError::ClientHandshake(Cause::Unexpected("no static key")),
+    ))?;
     let mut transport = responder
         .into_transport()
         .map_err(|e| (pattern, handshake_error(e)))?;
     let payload = match ClientPayloadView::parse(Bytes::from(payload)) {
         Ok(payload) => payload,
-        Err(e) => {
+        Err(source) => {
+            let error = malformed(Cause::Protobuf {
+                what: "ClientPayload",
+                source,
+            });
             // The client's transport exists from here on, so a refusal is a <failure/>
             // it can read (SPEC §2.9), not a bare close.
-            refuse(to_client, writer, &mut transport, 400).await;
-            return Err((pattern, malformed(&format!("ClientPayload: {e}"))));
+            if let Some(failure) = error.refusal() {
+                refuse(to_client, writer, &mut transport, &failure).await;
+            }
+            return Err((pattern, error));
         }
     };
     Ok(ClientLeg {
@@ -121,22 +135,16 @@ async fn run(
     })
 }
 
-/// Sends `<failure reason="CODE" location="proxy"/>` over the client's new transport;
-/// the caller closes afterwards. A failed write changes nothing: the session ends anyway.
+/// Sends the `<failure/>` over the client's new transport; the caller closes
+/// afterwards. A failed write changes nothing: the session ends anyway.
 async fn refuse(
     codec: &dyn StanzaCodec,
     writer: &mut FrameWriter,
     transport: &mut TransportState,
-    code: u16,
+    failure: &Stanza,
 ) {
-    let failure = Element::new("failure")
-        .with_attr("reason", &code.to_string())
-        .with_attr("location", "proxy");
     let mut plain = BytesMut::new();
-    if codec
-        .encode(&Stanza::from_element(failure), &mut plain)
-        .is_err()
-    {
+    if codec.encode(failure, &mut plain).is_err() {
         return;
     }
     let mut frame = BytesMut::with_capacity(3 + plain.len() + TAG_LEN);
@@ -153,10 +161,14 @@ pub(super) async fn read_message(
     let frame = reader
         .next_frame()
         .await
-        .map_err(|e| frame_error(Side::Client, e))?
+        .map_err(|e| SessionError::frame(Side::Client, e))?
         .ok_or(SessionError::Closed(Side::Client))?;
-    HandshakeMessage::decode(frame.as_ref())
-        .map_err(|e| malformed(&format!("HandshakeMessage: {e}")))
+    HandshakeMessage::decode(frame.as_ref()).map_err(|source| {
+        malformed(Cause::Protobuf {
+            what: "HandshakeMessage",
+            source,
+        })
+    })
 }
 
 /// Encodes and writes one handshake frame.
@@ -170,26 +182,12 @@ pub(super) async fn write_message(
         .map_err(|_| SessionError::Closed(Side::Client))
 }
 
-/// Maps a frame read error on `side` to the session error.
-pub(super) fn frame_error(side: Side, e: FrameError) -> SessionError {
-    match e {
-        FrameError::TooLarge { .. } => SessionError::Limit {
-            side,
-            detail: e.to_string(),
-        },
-        FrameError::Truncated | FrameError::Io(_) => SessionError::Closed(side),
-    }
-}
-
 /// A malformed client handshake message.
-fn malformed(detail: &str) -> SessionError {
-    SessionError::Malformed {
-        side: Side::Client,
-        detail: detail.to_string(),
-    }
+fn malformed(cause: Cause) -> SessionError {
+    SessionError::malformed(Side::Client, cause)
 }
 
 /// A Noise failure on the client leg.
 fn handshake_error(e: crate::noise::NoiseError) -> SessionError {
-    SessionError::ClientHandshake(e.to_string())
+    SessionError::ClientHandshake(e.into())
 }

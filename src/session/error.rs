@@ -1,7 +1,14 @@
-//! Every way a session ends, which side caused it, and the one mapping from an ending to
-//! the stanza the peers are told (SPEC §2.9) and to the `reason` label.
+//! Every way a session ends and which side caused it, with the cause kept as its own
+//! type until [`super::close`] turns it into a code, a label and a closing stanza.
 
-use crate::metrics::CloseReason;
+use crate::auth::AuthError;
+use crate::frame::FrameError;
+use crate::noise::cert::CertError;
+use crate::noise::NoiseError;
+use crate::pipeline::StepError;
+use crate::stanza::StanzaError;
+use crate::transport::proxy_protocol::ProxyHeaderError;
+use crate::transport::PreambleError;
 
 /// Which side of the proxy an error came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,104 +27,144 @@ pub enum SessionError {
     /// A side closed its connection or its socket failed.
     #[error("{0:?} closed the connection")]
     Closed(Side),
-    /// A side sent bytes that break the protocol (preamble, frame, Noise, XML).
-    #[error("malformed input from {side:?}: {detail}")]
+    /// A side sent bytes that break the protocol (preamble, frame, Noise, stanza).
+    #[error("malformed input from {side:?}: {cause}")]
     Malformed {
         /// Who sent it.
         side: Side,
-        /// What was wrong, for the debug log.
-        detail: String,
+        /// What was wrong.
+        #[source]
+        cause: Cause,
     },
     /// A side exceeded a configured limit (frame, stanza, depth, attributes).
-    #[error("limit exceeded by {side:?}: {detail}")]
+    #[error("limit exceeded by {side:?}: {cause}")]
     Limit {
         /// Who sent it.
         side: Side,
         /// Which limit.
-        detail: String,
+        #[source]
+        cause: Cause,
     },
     /// The client's Noise handshake failed.
     #[error("client handshake failed: {0}")]
-    ClientHandshake(String),
-    /// The client did not prove who it is.
-    #[error("authentication failed: {0}")]
-    Unauthenticated(String),
-    /// The client's product is not on the allow-list.
-    #[error("product not allowed")]
-    ProductNotAllowed,
-    /// The upstream could not be reached.
+    ClientHandshake(#[source] Cause),
+    /// The client did not prove who it is, or its product is not allowed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The upstream could not be reached (refused, unresolvable, connect timeout).
     #[error("upstream unreachable: {0}")]
-    UpstreamUnreachable(String),
-    /// The upstream's handshake or certificate chain failed.
+    UpstreamUnreachable(#[source] std::io::Error),
+    /// The upstream's handshake or certificate chain failed, or it left mid-handshake.
     #[error("upstream handshake failed: {0}")]
-    UpstreamHandshake(String),
-    /// The handshake or idle timeout passed.
+    UpstreamHandshake(#[source] Cause),
+    /// A timeout of the proxy's own passed.
     #[error("timed out ({0})")]
-    Timeout(&'static str),
+    Timeout(Timeout),
     /// The proxy is shutting down and the grace period passed.
     #[error("shutdown")]
     Shutdown,
 }
 
-/// What the peers are told and what the metrics record.
+/// Which timeout passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The `reason` label.
-    pub reason: CloseReason,
-    /// The SPEC §2.9 code sent to the peers still up, if any.
-    pub code: Option<u16>,
-    /// The `text` of a `<stream:error>`.
-    pub text: &'static str,
-    /// A side whose connection can no longer be written to.
-    pub failed: Option<Side>,
+pub enum Timeout {
+    /// `limits.handshake_timeout`, from accept to the start of the relay.
+    Handshake,
+    /// `limits.idle_timeout` with no frame in either direction.
+    Idle,
+    /// A side read nothing for `limits.idle_timeout` while the proxy had bytes for it.
+    Write,
+}
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Timeout::Handshake => "handshake",
+            Timeout::Idle => "idle",
+            Timeout::Write => "write",
+        })
+    }
+}
+
+/// What went wrong beneath a [`SessionError`], as the layer that found it reported it.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// The load balancer's PROXY v2 header.
+    #[error(transparent)]
+    ProxyHeader(#[from] ProxyHeaderError),
+    /// The `WA` intro header.
+    #[error(transparent)]
+    Preamble(#[from] PreambleError),
+    /// A 24-bit frame.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A protobuf `HandshakeMessage` or `ClientPayload`.
+    #[error("{what}: {source}")]
+    Protobuf {
+        /// Which message.
+        what: &'static str,
+        /// What prost found.
+        source: prost::DecodeError,
+    },
+    /// A Noise handshake or transport step.
+    #[error(transparent)]
+    Noise(#[from] NoiseError),
+    /// One of the seven checks of the server's certificate chain.
+    #[error("certificate chain: {0}")]
+    Cert(#[from] CertError),
+    /// A stanza that does not decode or does not fit the wire format.
+    #[error(transparent)]
+    Stanza(#[from] StanzaError),
+    /// A pipeline step ended the session.
+    #[error(transparent)]
+    Step(#[from] StepError),
+    /// A socket write.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A message the protocol requires at this point was not the one that came.
+    #[error("{0}")]
+    Unexpected(&'static str),
 }
 
 impl SessionError {
-    /// The one mapping from an ending to its code, label and failed side.
-    pub fn outcome(&self) -> Outcome {
-        let (reason, code, text, failed) = match self {
-            SessionError::Closed(Side::Upstream) => {
-                (CloseReason::UpstreamClosed, None, "", Some(Side::Upstream))
-            }
-            SessionError::Closed(side) => (CloseReason::ClientClosed, None, "", Some(*side)),
-            SessionError::Malformed { .. } => {
-                (CloseReason::ProtocolError, Some(400), "malformed", None)
-            }
-            SessionError::Limit { .. } => (
-                CloseReason::LimitExceeded,
-                Some(413),
-                "limit exceeded",
-                None,
-            ),
-            SessionError::ClientHandshake(_) => {
-                (CloseReason::HandshakeFailed, None, "", Some(Side::Client))
-            }
-            SessionError::Unauthenticated(_) => {
-                (CloseReason::AuthFailed, Some(401), "unauthorized", None)
-            }
-            SessionError::ProductNotAllowed => {
-                (CloseReason::AuthFailed, Some(403), "forbidden", None)
-            }
-            SessionError::UpstreamUnreachable(_) => (
-                CloseReason::UpstreamUnavailable,
-                Some(503),
-                "upstream unavailable",
-                Some(Side::Upstream),
-            ),
-            SessionError::UpstreamHandshake(_) => (
-                CloseReason::HandshakeFailed,
-                Some(502),
-                "upstream handshake failed",
-                Some(Side::Upstream),
-            ),
-            SessionError::Timeout(_) => (CloseReason::Timeout, Some(408), "timeout", None),
-            SessionError::Shutdown => (CloseReason::Shutdown, Some(503), "shutdown", None),
-        };
-        Outcome {
-            reason,
-            code,
-            text,
-            failed,
+    /// `side` sent bytes that break the protocol.
+    pub(crate) fn malformed(side: Side, cause: impl Into<Cause>) -> Self {
+        SessionError::Malformed {
+            side,
+            cause: cause.into(),
+        }
+    }
+
+    /// A frame read error on `side`: over the limit, or the side is gone.
+    pub(crate) fn frame(side: Side, e: FrameError) -> Self {
+        match e {
+            FrameError::TooLarge { .. } => SessionError::Limit {
+                side,
+                cause: e.into(),
+            },
+            FrameError::Truncated | FrameError::Io(_) => SessionError::Closed(side),
+        }
+    }
+
+    /// A pipeline step ended the session over what `side` sent.
+    pub(crate) fn step(side: Side, e: StepError) -> Self {
+        match e {
+            StepError::Limit(_) => SessionError::Limit {
+                side,
+                cause: e.into(),
+            },
+            StepError::Malformed(_) => SessionError::malformed(side, e),
+        }
+    }
+
+    /// A stanza from `side` the codec refused: malformed, or over a limit.
+    pub(crate) fn stanza(side: Side, e: StanzaError) -> Self {
+        match e {
+            StanzaError::Limit(_) => SessionError::Limit {
+                side,
+                cause: e.into(),
+            },
+            StanzaError::Malformed(_) => SessionError::malformed(side, e),
         }
     }
 }

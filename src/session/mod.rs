@@ -1,135 +1,39 @@
-//! One proxied session: the client half (Noise responder), the upstream half (Noise
-//! initiator), and the relay that joins them.
+//! One proxied session, in the order it runs: accept the client (PROXY header, preamble,
+//! Noise responder), authorize it, connect upstream (Noise initiator), relay, close.
+//! The set-up runs under the handshake timeout; [`relay`] runs what follows.
 
 mod client;
-pub mod drain;
+pub mod close;
+mod context;
 pub mod error;
 mod relay;
-pub mod sink;
 mod upstream;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tracing::{info, info_span, warn, Instrument};
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+use tracing::{info, info_span, Instrument};
 
-use crate::auth::Authenticator;
-use crate::caps::Caps;
-use crate::metrics::{self, CloseReason};
-use crate::noise::{Keypair, SecretKey};
-use crate::stanza::{Encoding, Limits as StanzaLimits, SessionCodecs};
-use crate::transport::WireVersion;
+use crate::frame::{FrameReader, FrameWriter};
+use crate::lifecycle::PhaseView;
+use crate::metrics::{self, CloseReason, Direction};
+use crate::noise::Sink;
+use crate::pipeline::{self, SessionInfo};
+use crate::stanza::SessionCodecs;
+use crate::transport::proxy_protocol::{self, Tlv};
+use crate::transport::signals::{self, TLV_RTT, TLV_SYN};
+use crate::transport::{self, accept_loop, PreambleError};
 
-pub use drain::Drain;
-pub use error::{Outcome, SessionError, Side};
-pub use sink::Sink;
-pub use upstream::unix_now;
+use client::ClientLeg;
+use error::{Cause, Timeout};
+use relay::{Established, CLOSE_GRACE};
 
-/// Everything a session needs that is the same for every session.
-pub struct Shared {
-    /// The proxy's Noise static key on the client leg.
-    pub static_key: Keypair,
-    /// The encoded `CertChain` presented to clients.
-    pub cert_chain: Bytes,
-    /// Versions accepted in the client's intro header.
-    pub versions: Vec<WireVersion>,
-    /// Whether clients arrive behind a load balancer that sends PROXY v2.
-    pub client_proxy_protocol: bool,
-    /// How to reach and trust the server.
-    pub upstream: UpstreamSettings,
-    /// Bounds on sizes and times.
-    pub limits: SessionLimits,
-    /// `stanza.encoding`, and the limits every stanza is read within.
-    pub stanzas: StanzaSettings,
-    /// Decides whether a client may pass.
-    pub auth: Authenticator,
-    /// Capability profiles, rules and the provider lookup.
-    pub caps: Arc<Caps>,
-}
-
-/// The upstream half's settings.
-pub struct UpstreamSettings {
-    /// `host:port` of the WhatsApp server.
-    pub addr: String,
-    /// The key that signs intermediates of the server's chain.
-    pub root_key: [u8; 32],
-    /// The server's static key for IK: configured, or learnt from the last verified chain.
-    pub server_key: RwLock<Option<[u8; 32]>>,
-    /// The secret from which per-device upstream static keys are derived.
-    pub key_seed: SecretKey,
-    /// The version sent upstream; `None` repeats the client's.
-    pub version: Option<WireVersion>,
-    /// Bound on the TCP connect.
-    pub connect_timeout: Duration,
-    /// Send a PROXY v2 header with the client's address.
-    pub proxy_protocol: bool,
-    /// What else that header says about the client's connection.
-    pub signals: Signals,
-}
-
-/// Where the connection-level signals of the upstream PROXY header come from (SPEC §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signals {
-    /// None are sent: `upstream.connection_signals` or `upstream.proxy_protocol` is off.
-    Off,
-    /// This proxy's kernel: the client's SYN and its connection's RTT.
-    Own,
-    /// The load balancer's header: its SYN and RTT TLVs, unchanged. The proxy's own
-    /// would describe the balancer's connection, not the client's.
-    Forwarded,
-}
-
-impl Signals {
-    /// The source for a configuration.
-    pub fn new(
-        proxy_protocol: bool,
-        connection_signals: bool,
-        client_proxy_protocol: bool,
-    ) -> Self {
-        match (proxy_protocol && connection_signals, client_proxy_protocol) {
-            (false, _) => Signals::Off,
-            (true, false) => Signals::Own,
-            (true, true) => Signals::Forwarded,
-        }
-    }
-}
-
-/// Bounds that apply to each session.
-#[derive(Clone, Copy, Debug)]
-pub struct SessionLimits {
-    /// Largest frame accepted from either side.
-    pub max_frame_bytes: usize,
-    /// From accept to the start of the relay.
-    pub handshake_timeout: Duration,
-    /// Longest time with no frame in either direction.
-    pub idle_timeout: Duration,
-}
-
-/// How stanzas are read and written.
-#[derive(Clone, Copy, Debug)]
-pub struct StanzaSettings {
-    /// What both legs speak.
-    pub encoding: Encoding,
-    /// Bounds on each stanza.
-    pub limits: StanzaLimits,
-}
-
-impl Shared {
-    /// The codecs of a session whose client sent `version`. Configuration checks that
-    /// every accepted version names a dictionary; one that does not is malformed input.
-    pub fn codecs(&self, version: WireVersion) -> Option<SessionCodecs> {
-        SessionCodecs::new(
-            self.stanzas.encoding,
-            version.major,
-            version.minor,
-            self.stanzas.limits,
-        )
-    }
-}
+pub use close::Outcome;
+pub use context::{SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
+pub use error::{SessionError, Side};
 
 /// Accepts clients until the drain begins; each session runs in its own task.
 ///
@@ -139,74 +43,38 @@ pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     max_sessions: usize,
-    drain: Drain,
+    phase: PhaseView,
 ) -> tokio::task::JoinSet<()> {
     let permits = Arc::new(Semaphore::new(max_sessions));
     let mut sessions = tokio::task::JoinSet::new();
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = drain.started() => break,
-            accepted = listener.accept() => accepted,
-        };
+    let stop = phase.drain_started();
+    accept_loop(&listener, "proxy", stop, |stream, peer| {
         // Reap finished sessions so the set does not grow with history.
         while sessions.try_join_next().is_some() {}
-        let (stream, peer) = match accepted {
-            Ok(pair) => {
-                backoff = Duration::from_millis(5);
-                pair
-            }
-            Err(e) => {
-                // EMFILE and friends: back off rather than spin; the error passes when
-                // sessions end.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
         metrics::connection_accepted();
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             metrics::session_closed(CloseReason::LimitExceeded);
             drop(stream);
-            continue;
+            return;
         };
         let shared = shared.clone();
-        let drain = drain.clone();
+        let phase = phase.clone();
         sessions.spawn(async move {
-            run_session(shared, stream, peer, drain).await;
+            run_session(shared, stream, peer, phase).await;
             drop(permit);
         });
-    }
+    })
+    .await;
     sessions
 }
 
-/// Binds the client listener with TCP_NODELAY set, so that each accepted socket starts
-/// with it (Linux inherits it) instead of paying a `setsockopt` per session: stanzas are
-/// small and latency-bound, and Nagle would hold them back.
-///
-/// With `save_syns` the kernel keeps each client's SYN for the session to read once
-/// ([`Signals::Own`]); a listener whose sessions would not read it does not ask, since
-/// the kernel then holds every SYN until its connection closes.
-pub fn bind_listener(addr: SocketAddr, save_syns: bool) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    #[cfg(unix)]
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    if save_syns {
-        crate::transport::signals::save_syns(&socket)?;
-    }
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
 /// Runs one session to its end and records how it ended.
-pub async fn run_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, drain: Drain) {
+pub async fn run_session(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    phase: PhaseView,
+) {
     let id = next_session_id();
     let span = info_span!("session", id, outcome = tracing::field::Empty);
     async move {
@@ -215,7 +83,7 @@ pub async fn run_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAdd
         // Linux copies TCP_NODELAY from the listener to each accepted socket.
         #[cfg(not(target_os = "linux"))]
         let _ = stream.set_nodelay(true);
-        let outcome = relay::run(&shared, stream, peer, &drain).await;
+        let outcome = run(&shared, stream, peer, &phase).await;
         metrics::session_closed(outcome.reason);
         tracing::Span::current().record("outcome", outcome.reason.label());
         // One info line per session: its id, outcome and length, never who it was for
@@ -237,28 +105,207 @@ fn next_session_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Runs a whole session; returns how it ended.
+pub async fn run(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    drain: &PhaseView,
+) -> Outcome {
+    // Set-up is boxed: its futures are large (handshakes, HTTPS lookup), and inline they
+    // would size the state of every session for its whole life.
+    // A session still setting up when the drain's grace passes ends then too, so that
+    // the handshake timeout cannot hold the exit.
+    let set_up = Box::pin(set_up(shared, stream, peer));
+    let mut session = tokio::select! {
+        set_up = set_up => match set_up {
+            Ok(session) => session,
+            Err(outcome) => return outcome,
+        },
+        () = drain.grace_expired() => return SessionError::Shutdown.outcome(),
+    };
+    // By reference: an `async fn` keeps its arguments and their moved-in copies apart,
+    // which for this 400-byte value would be paid by every session for its whole life.
+    relay::relay(&shared.limits, &mut session, drain).await
+}
 
-    /// The per-session `setsockopt` is skipped on the promise that accepted sockets
-    /// inherit TCP_NODELAY from the listener.
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn accepted_sockets_start_with_nodelay() {
-        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        assert!(accepted.unwrap().0.nodelay().unwrap());
-    }
+/// Preamble, client handshake, authentication and the upstream session, under the
+/// handshake timeout. A failure is answered (a `<failure/>` once the client's transport
+/// is up) and the connection closed.
+async fn set_up(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<Established, Outcome> {
+    let deadline = Instant::now() + shared.limits.handshake_timeout;
+    // Once, right after accept: the read is what frees the kernel's copy.
+    let own_syn = match shared.upstream.signals {
+        Signals::Own => signals::take_saved_syn(&stream),
+        Signals::Off | Signals::Forwarded => None,
+    };
+    let (read, write) = stream.into_split();
+    let mut reader = FrameReader::new(read, shared.limits.max_frame_bytes);
+    let mut writer = FrameWriter::new(write);
 
-    #[test]
-    fn signals_are_own_forwarded_or_off() {
-        assert_eq!(Signals::new(true, true, false), Signals::Own);
-        assert_eq!(Signals::new(true, true, true), Signals::Forwarded);
-        assert_eq!(Signals::new(true, false, false), Signals::Off);
-        assert_eq!(Signals::new(true, false, true), Signals::Off);
-        assert_eq!(Signals::new(false, true, false), Signals::Off);
-        assert_eq!(Signals::new(false, true, true), Signals::Off);
+    // Stage 1: preamble and client handshake. No cipher yet: a failure just closes.
+    let stage1 = tokio::time::timeout_at(
+        deadline,
+        accept_client(shared, &mut reader, &mut writer, peer),
+    )
+    .await
+    .unwrap_or(Err(SessionError::Timeout(Timeout::Handshake)));
+    let (origin, preamble, codecs, client) = match stage1 {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::debug!(error = %e, "client set-up failed");
+            writer.shutdown().await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
+            return Err(e.outcome());
+        }
+    };
+    let ClientLeg {
+        transport: client_transport,
+        payload,
+        remote_static,
+        ..
+    } = client;
+    let mut client_sink = Sink::new(writer, client_transport.send, codecs.to_client.clone());
+
+    // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
+    // The capability lookup (bounded by its own timeout) runs while the upstream session
+    // is set up, so it adds no latency unless it is the slower of the two.
+    let stage2 = tokio::time::timeout_at(deadline, async {
+        shared.auth.check(&payload).await?;
+        let caps = async { Ok(shared.caps.session(&payload).await) };
+        let upstream = async {
+            let stream = upstream::dial(&shared.upstream).await?;
+            let signals = match shared.upstream.signals {
+                Signals::Off => Vec::new(),
+                Signals::Own => own_signals(own_syn, reader.socket()),
+                Signals::Forwarded => origin.forwarded,
+            };
+            upstream::handshake(
+                &shared.upstream,
+                stream,
+                origin.addr,
+                signals,
+                &preamble,
+                &remote_static,
+                &payload,
+                shared.limits.max_frame_bytes,
+            )
+            .await
+        };
+        tokio::try_join!(upstream, caps)
+    })
+    .await
+    .unwrap_or(Err(SessionError::Timeout(Timeout::Handshake)));
+    match stage2 {
+        Ok((upstream, caps)) => Ok(Established {
+            client_reader: reader,
+            client_recv: client_transport.recv,
+            client_sink: Mutex::new(client_sink),
+            upstream_reader: upstream.reader,
+            upstream_recv: upstream.transport.recv,
+            upstream_sink: Mutex::new(Sink::new(
+                upstream.writer,
+                upstream.transport.send,
+                codecs.to_server.clone(),
+            )),
+            to_server: pipeline::build(&SessionInfo {
+                direction: Direction::ToServer,
+                caps: caps.clone(),
+            }),
+            to_client: pipeline::build(&SessionInfo {
+                direction: Direction::ToClient,
+                caps,
+            }),
+            codecs,
+        }),
+        Err(e) => {
+            tracing::debug!(error = %e, "upstream set-up refused");
+            if let Some(failure) = e.refusal() {
+                let _ = client_sink.send(&failure).await;
+            }
+            client_sink.shutdown().await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
+            Err(e.outcome())
+        }
     }
 }
+
+/// The SYN TLV (when the kernel gave one) and the RTT TLV (when it has a sample), read
+/// from the client's own socket.
+fn own_signals(syn: Option<Vec<u8>>, client: &TcpStream) -> Vec<Tlv> {
+    let mut tlvs = Vec::with_capacity(2);
+    if let Some(syn) = syn {
+        tlvs.push((TLV_SYN, syn));
+    }
+    if let Some(rtt) = signals::rtt(client) {
+        tlvs.push((TLV_RTT, rtt.to_tlv_value().to_vec()));
+    }
+    tlvs
+}
+
+/// Who the client is, as the upstream PROXY header will say.
+struct Origin {
+    /// Its address: the TCP peer, or the source of the balancer's PROXY header.
+    addr: SocketAddr,
+    /// The balancer's SYN and RTT TLVs, for [`Signals::Forwarded`].
+    forwarded: Vec<Tlv>,
+}
+
+/// Reads the PROXY header (if configured), the preamble, and runs the client handshake.
+async fn accept_client(
+    shared: &Shared,
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+    peer: SocketAddr,
+) -> Result<(Origin, transport::Preamble, SessionCodecs, ClientLeg), SessionError> {
+    let mut origin = Origin {
+        addr: peer,
+        forwarded: Vec::new(),
+    };
+    if shared.client_proxy_protocol {
+        match proxy_protocol::read_header_with_tlvs(reader).await {
+            Ok(received) => {
+                origin.addr = received.source.unwrap_or(peer);
+                if shared.upstream.signals == Signals::Forwarded {
+                    origin.forwarded = received
+                        .tlvs
+                        .into_iter()
+                        .filter(|(kind, _)| matches!(*kind, TLV_SYN | TLV_RTT))
+                        .collect();
+                }
+            }
+            Err(proxy_protocol::ProxyHeaderError::Frame(e)) => {
+                return Err(SessionError::frame(Side::Client, e))
+            }
+            Err(e) => return Err(SessionError::malformed(Side::Client, e)),
+        }
+    }
+    let preamble = match transport::read_preamble(reader, |v| shared.versions.contains(&v)).await {
+        Ok(p) => p,
+        Err(PreambleError::Frame(e)) => return Err(SessionError::frame(Side::Client, e)),
+        Err(e) => return Err(SessionError::malformed(Side::Client, e)),
+    };
+    // Configuration makes every accepted version name a dictionary in binary.
+    let codecs = shared.codecs(preamble.version).ok_or_else(|| {
+        SessionError::malformed(
+            Side::Client,
+            Cause::Unexpected("no dictionary for the client's version"),
+        )
+    })?;
+    let leg = client::handshake(
+        shared,
+        preamble.prologue(),
+        reader,
+        writer,
+        codecs.to_client.as_ref(),
+    )
+    .await?;
+    Ok((origin, preamble, codecs, leg))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,183 +1,62 @@
-//! A session from accept to close: set-up under the handshake timeout, then the relay
-//! of stanzas both ways until one side ends, then the closing stanzas of SPEC §2.9.
+//! The relay of an established session: stanzas both ways, each through its
+//! direction's pipeline, until one side ends; then the closing stanzas of SPEC §2.9.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
 
-use crate::caps::SessionCaps;
-use crate::frame::{FrameReader, FrameWriter};
+use crate::frame::FrameReader;
+use crate::lifecycle::PhaseView;
 use crate::metrics::{self, Direction};
+use crate::noise::leg::{QueueError, Sink, BATCH_BYTES};
 use crate::noise::RecvCipher;
-use crate::pipeline::{self, SessionInfo, StanzaService};
-use crate::stanza::{Element, SessionCodecs, Stanza, StanzaCodec};
-use crate::transport::proxy_protocol::{self, Tlv};
-use crate::transport::signals::{self, TLV_RTT, TLV_SYN};
-use crate::transport::{self, PreambleError};
+use crate::pipeline::Pipeline;
+use crate::stanza::{SessionCodecs, StanzaCodec};
 
-use super::client::{self, frame_error, ClientLeg};
-use super::drain::Drain;
-use super::error::{Outcome, SessionError, Side};
-use super::sink::{Sink, BATCH_BYTES};
-use super::upstream;
-use super::{Shared, Signals};
+use super::close::Outcome;
+use super::error::{SessionError, Side, Timeout};
+use super::SessionLimits;
 
 /// How long a closing session may spend, all waits together, on its last writes and on
 /// waiting for the peers to close: time for a peer's last stanzas to arrive before the
 /// close resets anything, bounded so that a peer that stopped reading or never closes
 /// cannot keep the session's memory and sockets.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// The same budget once the drain's grace has passed: the process exits within it, so a
 /// pod leaves before Kubernetes kills it, whatever its peers do.
 const SHUTDOWN_CLOSE: Duration = Duration::from_secs(1);
 
-/// Runs a whole session; returns how it ended.
-pub async fn run(shared: &Shared, stream: TcpStream, peer: SocketAddr, drain: &Drain) -> Outcome {
-    // Set-up is boxed: its futures are large (handshakes, HTTPS lookup), and inline they
-    // would size the state of every session for its whole life.
-    // A session still setting up when the drain's grace passes ends then too, so that
-    // the handshake timeout cannot hold the exit.
-    let set_up = Box::pin(set_up(shared, stream, peer));
-    let mut session = tokio::select! {
-        set_up = set_up => match set_up {
-            Ok(session) => session,
-            Err(outcome) => return outcome,
-        },
-        () = drain.grace_expired() => return SessionError::Shutdown.outcome(),
-    };
-    // By reference: an `async fn` keeps its arguments and their moved-in copies apart,
-    // which for this 400-byte value would be paid by every session for its whole life.
-    relay(shared, &mut session, drain).await
-}
-
 /// A session with both legs up: what the relay needs, and nothing of set-up (token,
 /// preamble, handshake state), so an idle session holds only this.
-struct Established {
-    client_reader: FrameReader,
-    client_recv: RecvCipher,
-    client_sink: Mutex<Sink>,
-    upstream_reader: FrameReader,
-    upstream_recv: RecvCipher,
-    upstream_sink: Mutex<Sink>,
-    caps: SessionCaps,
+pub(super) struct Established {
+    pub(super) client_reader: FrameReader,
+    pub(super) client_recv: RecvCipher,
+    pub(super) client_sink: Mutex<Sink>,
+    pub(super) upstream_reader: FrameReader,
+    pub(super) upstream_recv: RecvCipher,
+    pub(super) upstream_sink: Mutex<Sink>,
     /// Decode what each side sends.
-    codecs: SessionCodecs,
-}
-
-/// Preamble, client handshake, authentication and the upstream session, under the
-/// handshake timeout. A failure is answered (a `<failure/>` once the client's transport
-/// is up) and the connection closed.
-async fn set_up(
-    shared: &Shared,
-    stream: TcpStream,
-    peer: SocketAddr,
-) -> Result<Established, Outcome> {
-    let deadline = Instant::now() + shared.limits.handshake_timeout;
-    // Once, right after accept: the read is what frees the kernel's copy.
-    let own_syn = match shared.upstream.signals {
-        Signals::Own => signals::take_saved_syn(&stream),
-        Signals::Off | Signals::Forwarded => None,
-    };
-    let (read, write) = stream.into_split();
-    let mut reader = FrameReader::new(read, shared.limits.max_frame_bytes);
-    let mut writer = FrameWriter::new(write);
-
-    // Stage 1: preamble and client handshake. No cipher yet: a failure just closes.
-    let stage1 = tokio::time::timeout_at(
-        deadline,
-        accept_client(shared, &mut reader, &mut writer, peer),
-    )
-    .await
-    .unwrap_or(Err(SessionError::Timeout("handshake")));
-    let (origin, preamble, codecs, client) = match stage1 {
-        Ok(accepted) => accepted,
-        Err(e) => {
-            tracing::debug!(error = %e, "client set-up failed");
-            writer.shutdown().await;
-            let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
-            return Err(e.outcome());
-        }
-    };
-    let ClientLeg {
-        transport: client_transport,
-        payload,
-        remote_static,
-        ..
-    } = client;
-    let mut client_sink = Sink::new(writer, client_transport.send, codecs.to_client.clone());
-
-    // Stage 2: authentication and the upstream session. A refusal is a <failure/>.
-    // The capability lookup (bounded by its own timeout) runs while the upstream session
-    // is set up, so it adds no latency unless it is the slower of the two.
-    let stage2 = tokio::time::timeout_at(deadline, async {
-        shared.auth.check(&payload).await?;
-        let caps = async { Ok(shared.caps.session(&payload).await) };
-        let upstream = async {
-            let stream = upstream::dial(&shared.upstream).await?;
-            let signals = match shared.upstream.signals {
-                Signals::Off => Vec::new(),
-                Signals::Own => own_signals(own_syn, reader.socket()),
-                Signals::Forwarded => origin.forwarded,
-            };
-            upstream::handshake(
-                &shared.upstream,
-                stream,
-                origin.addr,
-                signals,
-                &preamble,
-                &remote_static,
-                &payload,
-                shared.limits.max_frame_bytes,
-            )
-            .await
-        };
-        tokio::try_join!(upstream, caps)
-    })
-    .await
-    .unwrap_or(Err(SessionError::Timeout("handshake")));
-    match stage2 {
-        Ok((upstream, caps)) => Ok(Established {
-            client_reader: reader,
-            client_recv: client_transport.recv,
-            client_sink: Mutex::new(client_sink),
-            upstream_reader: upstream.reader,
-            upstream_recv: upstream.transport.recv,
-            upstream_sink: Mutex::new(Sink::new(
-                upstream.writer,
-                upstream.transport.send,
-                codecs.to_server.clone(),
-            )),
-            caps,
-            codecs,
-        }),
-        Err(e) => {
-            tracing::debug!(error = %e, "upstream set-up refused");
-            let outcome = e.outcome();
-            let failure = Element::new("failure")
-                .with_attr("reason", &outcome.code.unwrap_or(500).to_string())
-                .with_attr("location", "proxy");
-            let _ = client_sink.send(&Stanza::from_element(failure)).await;
-            client_sink.shutdown().await;
-            let _ = tokio::time::timeout(CLOSE_GRACE, reader.discard_to_end()).await;
-            Err(outcome)
-        }
-    }
+    pub(super) codecs: SessionCodecs,
+    /// The steps of each direction.
+    pub(super) to_server: Pipeline,
+    pub(super) to_client: Pipeline,
 }
 
 /// Relays stanzas both ways until one side ends, then closes as SPEC §2.9 says.
-async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
+pub(super) async fn relay(
+    limits: &SessionLimits,
+    s: &mut Established,
+    drain: &PhaseView,
+) -> Outcome {
     let relay = Relay {
         cause: SyncMutex::new(None),
         stop: watch::channel(false).0,
         base: Instant::now(),
         last_activity_ms: AtomicU64::new(0),
-        write_stall: shared.limits.idle_timeout,
+        write_stall: limits.idle_timeout,
     };
     {
         let to_server = relay.direction(
@@ -185,10 +64,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
             s.codecs.to_server.as_ref(),
             &mut s.client_reader,
             &mut s.client_recv,
-            pipeline::build(&SessionInfo {
-                direction: Direction::ToServer,
-                caps: Some(s.caps.clone()),
-            }),
+            &mut s.to_server,
             &s.upstream_sink,
             &s.client_sink,
         );
@@ -197,14 +73,11 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
             s.codecs.to_client.as_ref(),
             &mut s.upstream_reader,
             &mut s.upstream_recv,
-            pipeline::build(&SessionInfo {
-                direction: Direction::ToClient,
-                caps: Some(s.caps.clone()),
-            }),
+            &mut s.to_client,
             &s.client_sink,
             &s.upstream_sink,
         );
-        let watchdog = relay.watchdog(shared.limits.idle_timeout, drain);
+        let watchdog = relay.watchdog(limits.idle_timeout, drain);
         // Pinned in place and joined by reference: joining by value would store each
         // future twice in the session's state, which is most of an idle session's memory.
         tokio::pin!(to_server, to_client, watchdog);
@@ -235,12 +108,7 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
             let _ = tokio::time::timeout_at(close_by, sink.flush()).await;
         }
     }
-    if let Some(code) = outcome.code {
-        let error = Stanza::from_element(
-            Element::new("stream:error")
-                .with_attr("code", &code.to_string())
-                .with_attr("text", outcome.text),
-        );
+    if let Some(error) = outcome.stream_error() {
         for (side, sink) in [
             (Side::Client, &mut *client_sink),
             (Side::Upstream, &mut *upstream_sink),
@@ -264,18 +132,16 @@ async fn relay(shared: &Shared, s: &mut Established, drain: &Drain) -> Outcome {
 
 /// A stanza that could not be queued for `to`: over the wire format's bounds once
 /// annotated (the limit is the sender's, `from`), or `to` is gone.
-fn queue_error(e: std::io::Error, from: Side, to: Side) -> SessionError {
-    if e.kind() == std::io::ErrorKind::InvalidData {
-        SessionError::Limit {
+fn queue_error(e: QueueError, from: Side, to: Side) -> SessionError {
+    match e {
+        QueueError::Encode(e) => SessionError::Limit {
             side: from,
-            detail: e.to_string(),
-        }
-    } else {
-        SessionError::Closed(to)
+            cause: e.into(),
+        },
+        QueueError::Gone(_) => SessionError::Closed(to),
     }
 }
 
-/// Writes what a sink has queued; a failed write means `side` is gone.
 /// Writes what a sink has queued; a failed write means `side` is gone. A side that
 /// reads nothing for `stall` (`limits.idle_timeout`) ends the session: it would
 /// otherwise hold it, and the other side's reads, for as long as it keeps its socket
@@ -287,82 +153,14 @@ async fn flush(sink: &Mutex<Sink>, side: Side, stall: Duration) -> Result<(), Se
     }
     match tokio::time::timeout(stall, sink.flush()).await {
         Ok(written) => written.map_err(|_| SessionError::Closed(side)),
-        Err(_) => Err(SessionError::Timeout("write")),
+        Err(_) => Err(SessionError::Timeout(Timeout::Write)),
     }
 }
 
-/// The SYN TLV (when the kernel gave one) and the RTT TLV (when it has a sample), read
-/// from the client's own socket.
-fn own_signals(syn: Option<Vec<u8>>, client: &TcpStream) -> Vec<Tlv> {
-    let mut tlvs = Vec::with_capacity(2);
-    if let Some(syn) = syn {
-        tlvs.push((TLV_SYN, syn));
-    }
-    if let Some(rtt) = signals::rtt(client) {
-        tlvs.push((TLV_RTT, rtt.to_tlv_value().to_vec()));
-    }
-    tlvs
-}
-
-/// Who the client is, as the upstream PROXY header will say.
-struct Origin {
-    /// Its address: the TCP peer, or the source of the balancer's PROXY header.
-    addr: SocketAddr,
-    /// The balancer's SYN and RTT TLVs, for [`Signals::Forwarded`].
-    forwarded: Vec<Tlv>,
-}
-
-/// Reads the PROXY header (if configured), the preamble, and runs the client handshake.
-async fn accept_client(
-    shared: &Shared,
-    reader: &mut FrameReader,
-    writer: &mut FrameWriter,
-    peer: SocketAddr,
-) -> Result<(Origin, transport::Preamble, SessionCodecs, ClientLeg), SessionError> {
-    let malformed = |detail: String| SessionError::Malformed {
-        side: Side::Client,
-        detail,
-    };
-    let mut origin = Origin {
-        addr: peer,
-        forwarded: Vec::new(),
-    };
-    if shared.client_proxy_protocol {
-        match proxy_protocol::read_header_with_tlvs(reader).await {
-            Ok(received) => {
-                origin.addr = received.source.unwrap_or(peer);
-                if shared.upstream.signals == Signals::Forwarded {
-                    origin.forwarded = received
-                        .tlvs
-                        .into_iter()
-                        .filter(|(kind, _)| matches!(*kind, TLV_SYN | TLV_RTT))
-                        .collect();
-                }
-            }
-            Err(proxy_protocol::ProxyHeaderError::Frame(e)) => {
-                return Err(frame_error(Side::Client, e))
-            }
-            Err(e) => return Err(malformed(e.to_string())),
-        }
-    }
-    let preamble = match transport::read_preamble(reader, |v| shared.versions.contains(&v)).await {
-        Ok(p) => p,
-        Err(PreambleError::Frame(e)) => return Err(frame_error(Side::Client, e)),
-        Err(e) => return Err(malformed(e.to_string())),
-    };
-    // Configuration makes every accepted version name a dictionary in binary.
-    let codecs = shared
-        .codecs(preamble.version)
-        .ok_or_else(|| malformed(format!("no dictionary for version {}", preamble.version)))?;
-    let leg = client::handshake(
-        shared,
-        preamble.prologue(),
-        reader,
-        writer,
-        codecs.to_client.as_ref(),
-    )
-    .await?;
-    Ok((origin, preamble, codecs, leg))
+/// Whether every step can take the next stanza now. Asking registers the task to be
+/// woken when that changes.
+async fn pipeline_ready(pipeline: &mut Pipeline) -> bool {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(pipeline.poll_ready(cx).is_ready())).await
 }
 
 /// State the two directions and the watchdog share.
@@ -410,7 +208,7 @@ impl Relay {
         codec: &dyn StanzaCodec,
         reader: &mut FrameReader,
         cipher: &mut RecvCipher,
-        mut service: StanzaService,
+        pipeline: &mut Pipeline,
         forward: &Mutex<Sink>,
         back: &Mutex<Sink>,
     ) {
@@ -423,45 +221,39 @@ impl Relay {
         let mut batch: Vec<Instant> = Vec::new();
         let result: Result<(), SessionError> = async {
             loop {
+                // Nothing more is read from this side until every step can take it.
+                if !pipeline_ready(pipeline).await {
+                    flush(forward, to, self.write_stall).await?;
+                    flush(back, from, self.write_stall).await?;
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                        () = pipeline.ready() => {}
+                    }
+                }
                 let frame = tokio::select! {
                     biased;
                     _ = stop.wait_for(|s| *s) => return Ok(()),
                     frame = reader.next_frame() => frame,
                 };
                 let mut frame = frame
-                    .map_err(|e| frame_error(from, e))?
+                    .map_err(|e| SessionError::frame(from, e))?
                     .ok_or(SessionError::Closed(from))?;
                 let read_at = Instant::now();
                 self.last_activity_ms.store(
                     read_at.duration_since(self.base).as_millis() as u64,
                     Ordering::Relaxed,
                 );
-                let len =
-                    cipher
-                        .decrypt_in_place(&mut frame)
-                        .map_err(|_| SessionError::Malformed {
-                            side: from,
-                            detail: "transport frame failed to decrypt".into(),
-                        })?;
+                let len = cipher
+                    .decrypt_in_place(&mut frame)
+                    .map_err(|e| SessionError::malformed(from, e))?;
                 frame.truncate(len);
-                let stanza = codec.decode(frame.freeze()).map_err(|e| {
-                    if e.code() == 413 {
-                        SessionError::Limit {
-                            side: from,
-                            detail: e.to_string(),
-                        }
-                    } else {
-                        SessionError::Malformed {
-                            side: from,
-                            detail: e.to_string(),
-                        }
-                    }
-                })?;
-                let routed = match service.ready().await {
-                    Ok(svc) => svc.call(stanza).await,
-                    Err(never) => match never {},
-                };
-                let routed = routed.unwrap_or_else(|never| match never {});
+                let stanza = codec
+                    .decode(frame.freeze())
+                    .map_err(|e| SessionError::stanza(from, e))?;
+                let routed = pipeline
+                    .handle(stanza)
+                    .map_err(|e| SessionError::step(from, e))?;
                 if let Some(stanza) = routed.forward {
                     forward
                         .lock()
@@ -496,14 +288,14 @@ impl Relay {
 
     /// Ends the session when no frame arrived for `idle`, or when the drain's grace
     /// passed; returns when anything else stopped the session.
-    async fn watchdog(&self, idle: Duration, drain: &Drain) {
+    async fn watchdog(&self, idle: Duration, drain: &PhaseView) {
         let mut stop = self.stop.subscribe();
         loop {
             let last =
                 self.base + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
             let deadline = last + idle;
             if Instant::now() >= deadline {
-                self.finish(SessionError::Timeout("idle"));
+                self.finish(SessionError::Timeout(Timeout::Idle));
                 return;
             }
             tokio::select! {

@@ -3,7 +3,6 @@
 //! verify the server's certificate chain.
 
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,11 +13,11 @@ use crate::frame::{FrameReader, FrameWriter};
 use crate::metrics::Leg;
 use crate::noise::{cert, Initiator, Keypair, Pattern, SecretKey, TransportState};
 use crate::transport::proxy_protocol::{self, Tlv};
-use crate::transport::Preamble;
+use crate::transport::{self, Preamble};
 use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
 
-use super::client::{frame_error, write_message};
-use super::error::{SessionError, Side};
+use super::client::write_message;
+use super::error::{Cause, SessionError, Side};
 use super::UpstreamSettings;
 
 /// Domain separation for the per-device key derivation.
@@ -50,14 +49,9 @@ pub fn derive_static(seed: &SecretKey, client_static: &[u8; 32]) -> Keypair {
 
 /// Dials the server with the connect timeout.
 pub async fn dial(settings: &UpstreamSettings) -> Result<TcpStream, SessionError> {
-    let connect = TcpStream::connect(settings.addr.as_str());
-    let stream = match tokio::time::timeout(settings.connect_timeout, connect).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(SessionError::UpstreamUnreachable(e.to_string())),
-        Err(_) => return Err(SessionError::UpstreamUnreachable("connect timeout".into())),
-    };
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    transport::dial(&settings.addr, settings.connect_timeout)
+        .await
+        .map_err(SessionError::UpstreamUnreachable)
 }
 
 /// Sends the PROXY header (if configured) with the connection-level `signals`, and the
@@ -79,7 +73,7 @@ pub async fn handshake(
         Some(
             stream
                 .peer_addr()
-                .map_err(|e| SessionError::UpstreamUnreachable(e.to_string()))?,
+                .map_err(SessionError::UpstreamUnreachable)?,
         )
     } else {
         None
@@ -102,7 +96,7 @@ pub async fn handshake(
         version: settings.version.unwrap_or(preamble.version),
     };
     head.extend(upstream_preamble.encode());
-    writer.write_raw(&head).await.map_err(|_| closed())?;
+    writer.write_raw(&head).await.map_err(failed)?;
 
     let started = std::time::Instant::now();
     let server_key = *settings.server_key.read().expect("not poisoned");
@@ -142,13 +136,22 @@ async fn run(
     let frame = reader
         .next_frame()
         .await
-        .map_err(|e| frame_error(Side::Upstream, e))?
+        .map_err(|e| match SessionError::frame(Side::Upstream, e) {
+            // A server that leaves mid-handshake failed its handshake (SPEC §2.9: 502).
+            SessionError::Closed(_) => closed(),
+            other => other,
+        })?
         .ok_or_else(closed)?;
-    let message = <HandshakeMessage as prost::Message>::decode(frame.as_ref())
-        .map_err(|e| SessionError::UpstreamHandshake(format!("HandshakeMessage: {e}")))?;
+    let message =
+        <HandshakeMessage as prost::Message>::decode(frame.as_ref()).map_err(|source| {
+            SessionError::UpstreamHandshake(Cause::Protobuf {
+                what: "HandshakeMessage",
+                source,
+            })
+        })?;
     let server_hello = message
         .server_hello
-        .ok_or_else(|| SessionError::UpstreamHandshake("no ServerHello".into()))?;
+        .ok_or_else(|| unexpected("no ServerHello"))?;
     let chain = initiator
         .read_server_hello(&server_hello)
         .map_err(noise_error)?;
@@ -157,15 +160,15 @@ async fn run(
     }
     let server_static = initiator
         .remote_static()
-        .ok_or_else(|| SessionError::UpstreamHandshake("no server static key".into()))?;
-    cert::verify_chain(&chain, &settings.root_key, &server_static, unix_now())
-        .map_err(|e| SessionError::UpstreamHandshake(format!("certificate chain: {e}")))?;
+        .ok_or_else(|| unexpected("no server static key"))?;
+    cert::verify_chain(&chain, &settings.root_key, &server_static, cert::unix_now())
+        .map_err(|e| SessionError::UpstreamHandshake(e.into()))?;
     // The verified key lets the next session use IK and save a round trip.
     *settings.server_key.write().expect("not poisoned") = Some(server_static);
     let finish = initiator
         .client_finish(payload.raw())
         .map_err(noise_error)?
-        .ok_or_else(|| SessionError::UpstreamHandshake("no ClientFinish to send".into()))?;
+        .ok_or_else(|| unexpected("no ClientFinish to send"))?;
     write_message(
         writer,
         HandshakeMessage {
@@ -177,22 +180,24 @@ async fn run(
     .map_err(|_| closed())
 }
 
-/// Seconds since the Unix epoch, for certificate validity.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The server went away during the handshake.
 fn closed() -> SessionError {
-    SessionError::UpstreamHandshake("server closed the connection".into())
+    unexpected("server closed the connection")
+}
+
+/// A write to the server failed during the handshake.
+fn failed(e: std::io::Error) -> SessionError {
+    SessionError::UpstreamHandshake(e.into())
+}
+
+/// The server's handshake lacks what the pattern requires.
+fn unexpected(what: &'static str) -> SessionError {
+    SessionError::UpstreamHandshake(Cause::Unexpected(what))
 }
 
 /// A Noise failure on the upstream leg.
 fn noise_error(e: crate::noise::NoiseError) -> SessionError {
-    SessionError::UpstreamHandshake(e.to_string())
+    SessionError::UpstreamHandshake(e.into())
 }
 
 #[cfg(test)]

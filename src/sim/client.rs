@@ -8,8 +8,8 @@ use prost::Message;
 use tokio::net::TcpStream;
 
 use crate::frame::{FrameError, FrameReader, FrameWriter, MAX_FRAME_LIMIT};
+use crate::noise::Sink;
 use crate::noise::{cert, Initiator, Keypair, NoiseError, Pattern};
-use crate::session::sink::Sink;
 use crate::stanza::{
     Element, Encoding, Kind, Opaque, SessionCodecs, Stanza, StanzaCodec, StanzaError,
 };
@@ -177,7 +177,7 @@ impl SimClient {
         let server_static = initiator.remote_static();
         if initiator.pattern() != Pattern::Ik {
             if let (Some(root), Some(server)) = (options.root_key, server_static) {
-                cert::verify_chain(&chain, &root, &server, crate::session::unix_now())?;
+                cert::verify_chain(&chain, &root, &server, crate::noise::cert::unix_now())?;
             }
             let finish = initiator
                 .client_finish(&payload)?

@@ -21,7 +21,7 @@ impl Pki {
 
     /// A chain for `static_key`, valid from an hour ago for `lifetime`.
     pub fn issue(&self, static_key: &[u8; 32], lifetime: Duration) -> Vec<u8> {
-        let now = crate::session::unix_now();
+        let now = crate::noise::cert::unix_now();
         issue_chain(
             &self.root,
             static_key,

@@ -13,8 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::frame::{FrameReader, FrameWriter, MAX_FRAME_LIMIT};
+use crate::noise::Sink;
 use crate::noise::{Keypair, Pattern, Responder};
-use crate::session::sink::Sink;
 use crate::stanza::{Element, Encoding, Kind, SessionCodecs, Stanza};
 use crate::transport::proxy_protocol::{self, Tlv};
 use crate::wa_proto::client_payload::ClientPayloadFields;

@@ -2,8 +2,11 @@
 //! header, the optional edge-routing pre-intro, and the `WA` intro header, whose four
 //! bytes are the Noise prologue.
 
+mod accept;
 pub mod proxy_protocol;
 pub mod signals;
+
+pub use accept::{accept_loop, bind_listener, dial};
 
 use bytes::{BufMut, Bytes, BytesMut};
 

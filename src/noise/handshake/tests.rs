@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::noise::keys::SecretKey;
 use crate::wa_proto::{HandshakeMessage, NoiseCertificate};

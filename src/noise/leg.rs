@@ -1,4 +1,5 @@
 //! The writing end of one leg: encodes a stanza, encrypts it, frames it, writes it.
+//! Both the proxy's sessions and the reference peers write through it.
 //!
 //! Frames are queued and written in batches: while the reading side has more whole
 //! frames buffered, their stanzas are queued here and go out in one write when the
@@ -14,14 +15,34 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use super::cipher::SendCipher;
 use crate::frame::{put_header, FrameWriter};
-use crate::noise::SendCipher;
-use crate::stanza::{Stanza, StanzaCodec};
+use crate::stanza::{Stanza, StanzaCodec, StanzaError};
 
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
 /// A batch is written once it reaches this size even if more frames are waiting.
 pub const BATCH_BYTES: usize = 64 * 1024;
+
+/// Why a stanza could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The codec cannot write it: a modified stanza over the wire format's counts.
+    #[error(transparent)]
+    Encode(#[from] StanzaError),
+    /// The side is gone (an earlier write or encryption failed).
+    #[error(transparent)]
+    Gone(#[from] std::io::Error),
+}
+
+impl From<QueueError> for std::io::Error {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Encode(e) => std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            QueueError::Gone(e) => e,
+        }
+    }
+}
 
 /// One leg's writer and send cipher.
 pub struct Sink {
@@ -61,15 +82,11 @@ impl Sink {
         self.flush().await
     }
 
-    /// Encrypts one stanza into the batch. A stanza the codec cannot write (a modified
-    /// one over the wire format's counts) is an `InvalidData` error whose source is the
-    /// [`crate::stanza::StanzaError`]; any other error means the side is gone.
-    pub fn queue(&mut self, stanza: &Stanza) -> std::io::Result<()> {
+    /// Encrypts one stanza into the batch.
+    pub fn queue(&mut self, stanza: &Stanza) -> Result<(), QueueError> {
         let mut plain = BytesMut::with_capacity(stanza.wire_len() + 1);
-        self.codec
-            .encode(stanza, &mut plain)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        self.queue_plaintext(&plain)
+        self.codec.encode(stanza, &mut plain)?;
+        Ok(self.queue_plaintext(&plain)?)
     }
 
     /// Encrypts one plaintext into the batch.

@@ -1,0 +1,52 @@
+//! Which certificate check refused the server's chain reaches the debug log, so an
+//! operator can tell a wrong root from an expired or mismatched chain without a capture.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use interop_proxy::noise::Keypair;
+use interop_proxy::sim::{SimClient, SimError};
+use support::*;
+
+/// Everything the subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_failed_certificate_check_is_named_at_debug_level() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // A root the server's chain was not issued by: the intermediate's signature fails.
+    let d = Deployment::start(|c, _| c.upstream.root_key = Keypair::generate().public)
+        .await
+        .unwrap();
+    match SimClient::login(d.proxy_addr, &d.client(1)).await {
+        Err(SimError::Refused(code)) => assert_eq!(code, "502"),
+        other => panic!("expected a 502 failure, got {:?}", other.map(|_| ())),
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("intermediate certificate is not signed by the root key (check 2)"),
+        "{log}"
+    );
+}
