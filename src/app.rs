@@ -41,6 +41,17 @@ impl App {
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let shared =
             Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
+        // SPEC §4: the key set is there before the first client. A failure does not stop
+        // the proxy: clients are refused with 401 until a later fetch (on an unknown key
+        // id) succeeds, and the provider's JWKS endpoint may just be starting too.
+        if let Some(jwt) = &shared.auth.jwt {
+            match jwt.keys.refresh().await {
+                Ok(keys) => tracing::info!(keys, "JWKS loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS not loaded; tokens are refused until it is")
+                }
+            }
+        }
         let save_syns = shared.upstream.signals == Signals::Own;
         let listener = crate::transport::bind_listener(config.listen, save_syns)?;
         let admin_listener = TcpListener::bind(config.admin.listen).await?;

@@ -30,24 +30,27 @@
 //! - [`demo`]: the whole deployment on loopback, for `interop-proxy demo` and tests.
 //! - [`bench`]: `interop-proxy bench`, the proxy against a direct connection and a
 //!   plain TCP relay.
-// `deny`, not `forbid`: `noise::x25519` calls AWS-LC's X25519 directly, for a measured
-// 27 % per DH; it is the one module that allows it.
+// `deny`, not `forbid`: `noise::x25519` calls AWS-LC's X25519 directly, which the
+// README's performance section shows is worth it; it is the one module that allows it.
 #![deny(unsafe_code)]
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
+#[cfg(feature = "demo")]
 pub mod bench;
 pub mod caps;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod frame;
 pub mod https;
-pub mod lifecycle;
+pub(crate) mod lifecycle;
 pub mod metrics;
 pub mod noise;
 pub mod pipeline;
-pub mod session;
+pub(crate) mod session;
+#[cfg(feature = "demo")]
 pub mod sim;
 pub mod stanza;
 pub mod transport;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+#[cfg(feature = "demo")]
 use std::time::Duration;
 
 use base64::Engine;
@@ -56,6 +57,7 @@ enum Command {
     /// Check the configuration and key files; print the effective values and their sources.
     CheckConfig,
     /// Run the reference server, the proxy and a few clients on loopback; verify payloads.
+    #[cfg(feature = "demo")]
     Demo {
         /// Number of simulated clients.
         #[arg(long, default_value_t = 4)]
@@ -68,8 +70,10 @@ enum Command {
         xml: bool,
     },
     /// Compare direct, plain TCP relay and proxy on loopback; the primitives' speed.
+    #[cfg(feature = "demo")]
     Bench(interop_proxy::bench::BenchArgs),
     /// A process of `bench` (server, relay or proxy); not for direct use.
+    #[cfg(feature = "demo")]
     #[command(hide = true)]
     BenchChild(interop_proxy::bench::ChildArgs),
 }
@@ -88,12 +92,15 @@ fn main() -> ExitCode {
             out,
         }) => result(issue_chain(&root, key, public, days, &out)),
         Some(Command::CheckConfig) => check_config(cli.config),
+        #[cfg(feature = "demo")]
         Some(Command::Demo {
             clients,
             duration,
             xml,
         }) => result(demo(clients, duration.into(), xml)),
+        #[cfg(feature = "demo")]
         Some(Command::Bench(args)) => result(interop_proxy::bench::run(args)),
+        #[cfg(feature = "demo")]
         Some(Command::BenchChild(args)) => result(interop_proxy::bench::run_child(args)),
     }
 }
@@ -241,6 +248,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `demo`: the main job end to end on the embedded default.
+#[cfg(feature = "demo")]
 fn demo(clients: usize, duration: Duration, xml: bool) -> anyhow::Result<()> {
     use interop_proxy::stanza::Encoding;
     let encoding = if xml { Encoding::Xml } else { Encoding::Binary };

@@ -14,6 +14,31 @@ use tokio::sync::Mutex;
 /// Fewest seconds between two fetches of the key set (SPEC §4: at most once every 2 s).
 pub const REFRESH_FLOOR: Duration = Duration::from_secs(2);
 
+/// Why the key set could not be loaded; the keys held before stay in place.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    /// `auth.jwks_file` could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the read said.
+        source: std::io::Error,
+    },
+    /// `auth.jwks_url` could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] crate::https::HttpsError),
+    /// `auth.jwks_url` answered with a status other than 200.
+    #[error("JWKS answered {0}")]
+    Status(u16),
+    /// The body is not a JWK set.
+    #[error("not a JWK set: {0}")]
+    NotAJwkSet(#[source] serde_json::Error),
+    /// A key of an allowed algorithm does not make a verification key.
+    #[error("bad key: {0}")]
+    BadKey(#[source] jsonwebtoken::errors::Error),
+}
+
 /// Where the key set comes from.
 pub enum KeySource {
     /// `auth.jwks_file`.
@@ -58,7 +83,7 @@ impl KeySet {
 
     /// Fetches now; an error leaves the old keys in place. Start-up calls this and logs
     /// a failure: clients are refused with 401 until a later fetch succeeds.
-    pub async fn refresh(&self) -> Result<usize, String> {
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
         let mut last = self.last_fetch.lock().await;
         *last = Some(Instant::now());
         self.fetch_and_store().await
@@ -92,18 +117,20 @@ impl KeySet {
     }
 
     /// Reads the source and replaces the keys.
-    async fn fetch_and_store(&self) -> Result<usize, String> {
+    async fn fetch_and_store(&self) -> Result<usize, JwksError> {
         let body = match &self.source {
-            KeySource::File(path) => tokio::fs::read(path)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?,
-            KeySource::Url { url, client } => {
-                let (status, body) = client
-                    .get(url, Duration::from_secs(5))
+            KeySource::File(path) => {
+                tokio::fs::read(path)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|source| JwksError::Read {
+                        path: path.clone(),
+                        source,
+                    })?
+            }
+            KeySource::Url { url, client } => {
+                let (status, body) = client.get(url, Duration::from_secs(5)).await?;
                 if status != 200 {
-                    return Err(format!("JWKS answered {status}"));
+                    return Err(JwksError::Status(status));
                 }
                 body.to_vec()
             }
@@ -116,8 +143,8 @@ impl KeySet {
 }
 
 /// Parses a JWK set, keeping the keys of the allowed algorithms and skipping others.
-pub fn parse(body: &[u8]) -> Result<HashMap<String, Key>, String> {
-    let set: JwkSet = serde_json::from_slice(body).map_err(|e| format!("not a JWK set: {e}"))?;
+pub fn parse(body: &[u8]) -> Result<HashMap<String, Key>, JwksError> {
+    let set: JwkSet = serde_json::from_slice(body).map_err(JwksError::NotAJwkSet)?;
     let mut keys = HashMap::new();
     for jwk in &set.keys {
         let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
@@ -135,7 +162,7 @@ pub fn parse(body: &[u8]) -> Result<HashMap<String, Key>, String> {
             // Symmetric keys and other algorithms are never accepted.
             _ => continue,
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("bad key: {e}"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(JwksError::BadKey)?;
         let kid = jwk.common.key_id.clone().unwrap_or_default();
         keys.insert(kid, Key { key, algorithm });
     }

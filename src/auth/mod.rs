@@ -9,7 +9,7 @@ mod jwks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use jsonwebtoken::{decode, decode_header, Validation};
 use serde::Deserialize;
 
 use crate::wa_proto::ClientPayloadView;
@@ -137,6 +137,3 @@ impl JwtVerifier {
         Ok(())
     }
 }
-
-/// The algorithms a provider may sign with (SPEC §4).
-pub const ALLOWED: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];

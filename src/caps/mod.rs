@@ -7,7 +7,7 @@
 //! - [`lookup`]: the optional provider lookup by account, cached and coalesced.
 //!
 //! A session's profile is chosen once, during set-up ([`Caps::session`]); the pipeline
-//! layers (`pipeline::presence_caps`, `pipeline::disco`, `pipeline::unsupported`) then
+//! steps (`pipeline::presence_caps`, `pipeline::disco`, `pipeline::unsupported`) then
 //! work from the [`SessionCaps`] alone.
 
 pub mod file;

@@ -76,7 +76,9 @@ impl Sink {
         self.flush().await
     }
 
-    /// Encrypts and writes one already-encoded plaintext (flags byte + body) now.
+    /// Encrypts and writes one already-encoded plaintext (flags byte + body) now; the
+    /// reference peers send hostile bodies with it.
+    #[cfg(feature = "demo")]
     pub async fn send_plaintext(&mut self, plain: &[u8]) -> std::io::Result<()> {
         self.queue_plaintext(plain)?;
         self.flush().await
@@ -99,6 +101,7 @@ impl Sink {
 
     /// Encrypts one plaintext into a whole frame (header + ciphertext) without writing
     /// it; the nonce counter advances as if it had been sent.
+    #[cfg(feature = "demo")]
     pub fn seal(&mut self, plain: &[u8]) -> std::io::Result<BytesMut> {
         let mut out = BytesMut::new();
         self.seal_into(plain, &mut out)?;
@@ -121,6 +124,7 @@ impl Sink {
 
     /// Writes bytes as they are, after anything queued: frames already sealed, or
     /// anything at all (hostile-input tests send both).
+    #[cfg(feature = "demo")]
     pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.flush().await?;
         if self.failed {

@@ -12,7 +12,9 @@ pub mod xeddsa;
 
 pub use cipher::{RecvCipher, SendCipher, TransportState};
 pub use error::NoiseError;
-pub use handshake::{Dialect, Initiator, Pattern, Responder};
+#[cfg(test)]
+pub use handshake::Dialect;
+pub use handshake::{Initiator, Pattern, Responder};
 pub use keys::{Keypair, SecretKey};
 pub use leg::{QueueError, Sink};
 pub use symmetric::Backend;

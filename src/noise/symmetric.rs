@@ -28,7 +28,9 @@ pub enum Backend {
     /// none, and ring's own takes only ephemeral keys).
     #[default]
     Ring,
-    /// snow's default resolver (RustCrypto, curve25519-dalek) for everything.
+    /// snow's default resolver (RustCrypto, curve25519-dalek) for everything; the tests
+    /// cross-check against it and the benchmarks compare with it.
+    #[cfg(any(test, feature = "bench"))]
     Snow,
 }
 
@@ -40,6 +42,7 @@ impl Backend {
                 Box::new(RingResolver),
                 Box::new(DefaultResolver),
             )),
+            #[cfg(any(test, feature = "bench"))]
             Backend::Snow => Box::new(DefaultResolver),
         }
     }
@@ -71,6 +74,7 @@ impl Backend {
     ) -> Result<Zeroizing<[u8; LEN]>, NoiseError> {
         let shared = match self {
             Backend::Ring => x25519::dh(local.secret.expose(), remote),
+            #[cfg(any(test, feature = "bench"))]
             Backend::Snow => x25519::dalek_dh(local.secret.expose(), remote),
         };
         shared.ok_or(NoiseError::Dh)

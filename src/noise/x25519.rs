@@ -1,20 +1,20 @@
 //! X25519 (RFC 7748) for the handshakes: key generation and DH with static keys.
 //!
-//! From AWS-LC, whose x86-64 code (s2n-bignum, with MULX/ADX) measured 2.2× faster
-//! than curve25519-dalek's portable ladder for DH and 2.3× for key generation on the
-//! development machine (`interop-proxy bench --only primitives`). ring has X25519 too,
-//! but only with ephemeral keys, and the proxy's static keys take part in DH.
+//! From AWS-LC, whose x86-64 code (s2n-bignum, with MULX/ADX) is much faster than
+//! curve25519-dalek's portable ladder (the README's performance section has the
+//! figures). ring has X25519 too, but only with ephemeral keys, and the proxy's static
+//! keys take part in DH.
 //!
 //! The two C functions are called directly: aws-lc-rs's safe `agreement::PrivateKey`
 //! imports a raw private key by computing its public key, a base-point multiplication
-//! that made every DH 27 % slower (30.9k against 39.3k per second). This is the
-//! crate's only `unsafe` code; each call passes fixed-size arrays the functions read
-//! or write exactly 32 bytes of.
+//! that costs a large share of each DH. This is the crate's only `unsafe` code; each
+//! call passes fixed-size arrays the functions read or write exactly 32 bytes of.
 //!
 //! curve25519-dalek remains as [`dalek_dh`]: snow's own choice, behind `Backend::Snow`,
 //! whose handshake tests cross-check this module's results.
 #![allow(unsafe_code)]
 
+#[cfg(any(test, feature = "bench"))]
 use curve25519_dalek::MontgomeryPoint;
 use zeroize::Zeroizing;
 
@@ -37,6 +37,7 @@ pub fn dh(secret: &[u8; 32], remote: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
 }
 
 /// The same function computed by curve25519-dalek.
+#[cfg(any(test, feature = "bench"))]
 pub fn dalek_dh(secret: &[u8; 32], remote: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
     let out = Zeroizing::new(MontgomeryPoint(*remote).mul_clamped(*secret).to_bytes());
     (!out.iter().all(|&b| b == 0)).then_some(out)

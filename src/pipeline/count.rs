@@ -1,5 +1,5 @@
 //! Counts every stanza that enters the pipeline, by direction and kind, before any
-//! other layer can withhold it, so the counters show what the peers sent.
+//! other step can withhold it, so the counters show what the peers sent.
 
 use crate::metrics::{self, Direction};
 use crate::stanza::Stanza;

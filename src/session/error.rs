@@ -17,8 +17,6 @@ pub enum Side {
     Client,
     /// The WhatsApp server.
     Upstream,
-    /// The proxy itself (timeouts, shutdown, limits it enforces).
-    Proxy,
 }
 
 /// Why a session ended.

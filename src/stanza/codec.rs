@@ -22,10 +22,10 @@ pub enum WireEncoding {
 /// One stanza, plus the bytes it arrived as, so an untouched stanza is forwarded
 /// without being serialized again.
 ///
-/// Boxed: a stanza is moved through every pipeline layer, the relay's queue and each
-/// layer's result; one allocation at decode makes all those moves pointer-sized
-/// (`benches/caps.rs` measured the copies of the unboxed form as most of what a
-/// pass-through layer cost).
+/// Boxed: a stanza is moved through every pipeline step, the relay's queue and each
+/// step's verdict; one allocation at decode makes all those moves pointer-sized
+/// (`benches/caps.rs` shows the copies of the unboxed form as most of what a
+/// pass-through step cost).
 #[derive(Clone)]
 pub struct Stanza(pub(super) Box<Parts>);
 

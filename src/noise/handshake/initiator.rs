@@ -39,6 +39,7 @@ impl Initiator {
             None => {
                 let mut sym = SymmetricState::new(self.p.backend, XX_NAME, &self.p.prologue)?;
                 sym.mix_hash(&e.public);
+                #[cfg(test)]
                 if self.p.dialect == Dialect::Standard {
                     sym.encrypt_and_hash(&[])?;
                 }

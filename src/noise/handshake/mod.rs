@@ -47,7 +47,9 @@ impl Pattern {
     }
 }
 
-/// Whether XX's empty first payload enters the transcript hash.
+/// Whether XX's empty first payload enters the transcript hash. Real peers speak only
+/// WhatsApp's; the textbook form exists so the tests can check the flow against snow.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Dialect {
     /// WhatsApp leaves it out; this is what real peers speak.
@@ -135,6 +137,7 @@ struct Party {
     /// Our ephemeral key, drawn when first needed (or fixed for known answers).
     e: Option<Keypair>,
     /// Whether XX's first payload is hashed.
+    #[cfg(test)]
     dialect: Dialect,
     /// Where the primitives come from.
     backend: Backend,
@@ -156,6 +159,7 @@ impl Party {
             prologue,
             s,
             e: None,
+            #[cfg(test)]
             dialect: Dialect::default(),
             backend: Backend::default(),
             pattern,
@@ -216,18 +220,21 @@ macro_rules! shared_api {
     ($role:ident) => {
         impl $role {
             /// Chooses the transcript rule for XX's first payload.
+            #[cfg(test)]
             pub fn with_dialect(mut self, d: Dialect) -> Self {
                 self.p.dialect = d;
                 self
             }
 
             /// Fixes the ephemeral key instead of drawing one, for known-answer tests.
+            #[cfg(any(test, fuzzing))]
             pub fn with_ephemeral(mut self, e: Keypair) -> Self {
                 self.p.e = Some(e);
                 self
             }
 
             /// Chooses the snow resolver for the handshake and the resulting transport.
+            #[cfg(any(test, feature = "bench"))]
             pub fn with_backend(mut self, backend: Backend) -> Self {
                 self.p.backend = backend;
                 self
@@ -261,7 +268,6 @@ macro_rules! shared_api {
                 f.debug_struct(stringify!($role))
                     .field("pattern", &self.p.pattern)
                     .field("step", &self.p.step)
-                    .field("dialect", &self.p.dialect)
                     .finish_non_exhaustive()
             }
         }

@@ -192,7 +192,7 @@ impl Element {
     }
 
     /// Whether attribute `name` is present with unescaped value `value`. Compares the
-    /// wire bytes unless they hold a reference, so the checks every pipeline layer makes
+    /// wire bytes unless they hold a reference, so the checks every pipeline step makes
     /// on every stanza neither validate nor unescape.
     pub fn attr_is(&self, name: &str, value: &str) -> bool {
         self.attribute(name).is_some_and(|a| {
