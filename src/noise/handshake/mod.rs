@@ -265,10 +265,12 @@ macro_rules! shared_api {
 
         impl std::fmt::Debug for $role {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($role))
-                    .field("pattern", &self.p.pattern)
-                    .field("step", &self.p.step)
-                    .finish_non_exhaustive()
+                let mut d = f.debug_struct(stringify!($role));
+                d.field("pattern", &self.p.pattern)
+                    .field("step", &self.p.step);
+                #[cfg(test)]
+                d.field("dialect", &self.p.dialect);
+                d.finish_non_exhaustive()
             }
         }
     };
