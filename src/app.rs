@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use bytes::Bytes;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::admin;
 use crate::auth::{Authenticator, JwtVerifier, KeySet, KeySource};
@@ -14,7 +15,8 @@ use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
 use crate::lifecycle::{Lifecycle, PhaseView};
-use crate::noise::{Keypair, SecretKey};
+use crate::noise::{cert, Keypair, SecretKey};
+use crate::reload::Reloader;
 use crate::session::{self, SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
 use crate::transport::WireVersion;
@@ -25,8 +27,10 @@ pub struct App {
     listener: TcpListener,
     /// Admin listener.
     admin_listener: TcpListener,
-    /// What every session shares.
-    shared: Arc<Shared>,
+    /// What every session shares: the material in force, replaced by reloads.
+    shared: watch::Sender<Arc<Shared>>,
+    /// What reloads read the files again by.
+    config: Config,
     /// `limits.max_sessions` as resolved.
     max_sessions: usize,
     /// `shutdown.grace`.
@@ -58,7 +62,8 @@ impl App {
         Ok(Self {
             listener,
             admin_listener,
-            shared,
+            shared: watch::Sender::new(shared),
+            config: config.clone(),
             max_sessions: config.effective_max_sessions(),
             grace: config.shutdown.grace,
             lifecycle: Lifecycle::new(),
@@ -86,6 +91,15 @@ impl App {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         let handle = crate::metrics::install();
         crate::metrics::set_sessions_max(self.max_sessions);
+        crate::reload::publish_chain_expiry(&self.shared.borrow());
+        // Before readiness: from here on SIGHUP reloads instead of ending the process.
+        let reloader = match Reloader::new(self.config.clone(), self.shared.clone()) {
+            Ok(reloader) => Some(tokio::spawn(reloader.run(self.lifecycle.view()))),
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGHUP handler: keys, chain and files are not reloaded");
+                None
+            }
+        };
         let admin = tokio::spawn(admin::serve(
             self.admin_listener,
             handle,
@@ -95,7 +109,7 @@ impl App {
         self.lifecycle.set_ready();
         let serve = session::serve(
             self.listener,
-            self.shared,
+            self.shared.subscribe(),
             self.max_sessions,
             self.lifecycle.view(),
         );
@@ -111,6 +125,9 @@ impl App {
         };
         while sessions.join_next().await.is_some() {}
         self.lifecycle.set_stopped();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         tracing::info!("all sessions ended");
         admin.abort();
     }
@@ -118,7 +135,21 @@ impl App {
 
 /// Reads the key files and turns the configuration into what sessions share.
 pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
-    let mut problems = Vec::new();
+    load_shared_except(config, &std::collections::BTreeSet::new())
+}
+
+/// As [`load_shared`] for a configuration that has problems of its own, so that `run`
+/// and `check-config` list the files' problems with them: quiet about the keys in
+/// `reported`, whose bad value left them unset or at their default, so that no key is
+/// reported twice.
+pub fn load_shared_except(
+    config: &Config,
+    reported: &std::collections::BTreeSet<String>,
+) -> Result<Shared, Vec<String>> {
+    let mut problems = Problems {
+        lines: Vec::new(),
+        reported,
+    };
     let static_key = read_key(
         config.noise.static_key_file.as_deref(),
         "noise.static_key_file",
@@ -131,29 +162,52 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
         &mut problems,
     );
     let cert_chain = match config.noise.cert_chain_file.as_deref() {
+        _ if !problems.checks(CHAIN) => None,
         None => {
-            problems.push("noise.cert_chain_file: not set".into());
+            problems.push(&[CHAIN], "noise.cert_chain_file: not set".into());
             None
         }
         Some(path) => match read_chain(path) {
             Ok(chain) => Some(chain),
             Err(e) => {
-                problems.push(format!("noise.cert_chain_file: {}: {e}", path.display()));
+                let line = format!("noise.cert_chain_file: {}: {e}", path.display());
+                problems.push(&[CHAIN], line);
                 None
             }
         },
     };
-    let auth = load_auth(config, &mut problems);
-    let caps = match Caps::load(&config.caps, &config.tls) {
-        Ok(caps) => Some(Arc::new(caps)),
-        Err(caps_problems) => {
-            problems.extend(caps_problems);
-            None
+    // SPEC §6 and §9: a chain the clients would refuse is refused here, at start-up and on
+    // every reload, before any client sees it.
+    if let (Some(key), Some(chain), Some(path)) = (
+        &static_key,
+        &cert_chain,
+        config.noise.cert_chain_file.as_deref(),
+    ) {
+        if let Err(e) = cert::verify_own_chain(chain, &key.public, cert::unix_now()) {
+            let line = format!(
+                "noise.cert_chain_file: {}: not valid for noise.static_key_file: {e}",
+                path.display()
+            );
+            problems.push(&[CHAIN], line);
         }
+    }
+    let auth = load_auth(config, &mut problems);
+    // A bad `caps.file` left the default path, which is not the file the operator meant.
+    let caps = match problems.checks("caps.file") {
+        false => None,
+        true => match Caps::load(&config.caps, &config.tls) {
+            Ok(caps) => Some(Arc::new(caps)),
+            Err(caps_problems) => {
+                for line in caps_problems {
+                    problems.push(&[], line);
+                }
+                None
+            }
+        },
     };
     let addr = config.upstream.addr.clone();
     if addr.is_none() {
-        problems.push("upstream.addr: not set".into());
+        problems.push(&["upstream.addr"], "upstream.addr: not set".into());
     }
     let (
         Some(static_key),
@@ -170,10 +224,10 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
         addr,
         auth,
         caps,
-        problems.is_empty(),
+        problems.lines.is_empty(),
     )
     else {
-        return Err(problems);
+        return Err(problems.lines);
     };
     let version = |v: &crate::config::Version| WireVersion {
         major: v.major,
@@ -218,7 +272,7 @@ pub fn load_shared(config: &Config) -> Result<Shared, Vec<String>> {
 
 /// Builds the authenticator; with `auth.mode = "jwt"` the key set is not fetched yet
 /// ([`App::bind`] does that, and a failure there does not stop the proxy).
-fn load_auth(config: &Config, problems: &mut Vec<String>) -> Option<Authenticator> {
+fn load_auth(config: &Config, problems: &mut Problems<'_>) -> Option<Authenticator> {
     let products = config
         .auth
         .products
@@ -227,6 +281,8 @@ fn load_auth(config: &Config, problems: &mut Vec<String>) -> Option<Authenticato
         .collect();
     let jwt = match config.auth.mode {
         AuthMode::None => None,
+        // A bad `auth.mode` left the default; whether tokens are wanted is unknown.
+        AuthMode::Jwt if !problems.checks("auth.mode") => return None,
         AuthMode::Jwt => {
             let source = match (&config.auth.jwks_file, &config.auth.jwks_url) {
                 (Some(path), _) => KeySource::File(path.clone()),
@@ -236,18 +292,22 @@ fn load_auth(config: &Config, problems: &mut Vec<String>) -> Option<Authenticato
                         client,
                     },
                     Err(e) => {
-                        problems.push(format!("tls.ca_file: {e}"));
+                        problems.push(&["tls.ca_file"], format!("tls.ca_file: {e}"));
                         return None;
                     }
                 },
                 (None, None) => {
-                    problems.push("auth.jwks_file or auth.jwks_url: not set".into());
+                    problems.push(
+                        &["auth.jwks_file", "auth.jwks_url"],
+                        "auth.jwks_file or auth.jwks_url: not set".into(),
+                    );
                     return None;
                 }
             };
             let (Some(issuer), Some(audience)) = (&config.auth.issuer, &config.auth.audience)
             else {
                 problems.push(
+                    &["auth.issuer", "auth.audience"],
                     "auth.issuer and auth.audience: required with auth.mode = \"jwt\"".into(),
                 );
                 return None;
@@ -264,23 +324,70 @@ fn load_auth(config: &Config, problems: &mut Vec<String>) -> Option<Authenticato
 }
 
 /// Reads one key file, noting a problem under the key's name.
-fn read_key(path: Option<&Path>, key: &str, problems: &mut Vec<String>) -> Option<SecretKey> {
+fn read_key(path: Option<&Path>, key: &str, problems: &mut Problems<'_>) -> Option<SecretKey> {
+    if !problems.checks(key) {
+        return None;
+    }
     let Some(path) = path else {
-        problems.push(format!("{key}: not set"));
+        problems.push(&[key], format!("{key}: not set"));
         return None;
     };
     SecretKey::read_file(path)
-        .map_err(|e| problems.push(format!("{key}: {e}")))
+        .map_err(|e| problems.push(&[key], format!("{key}: {e}")))
         .ok()
 }
 
+/// The configuration key of the chain file.
+const CHAIN: &str = "noise.cert_chain_file";
+
+/// What [`load_shared`] found wrong, one line each.
+struct Problems<'a> {
+    /// The lines, in the order found, each once: the JWKS and the capability look-up
+    /// build their clients from the same `tls.ca_file`, and one bad bundle is one line.
+    lines: Vec<String>,
+    /// Keys the configuration's own problems already name.
+    reported: &'a std::collections::BTreeSet<String>,
+}
+
+impl Problems<'_> {
+    /// Whether `key` is still to be checked.
+    fn checks(&self, key: &str) -> bool {
+        !self.reported.contains(key)
+    }
+
+    /// Notes `line` about `keys`, unless one of them is already reported. A message that
+    /// spans lines (a TOML parser's) is joined, so that each problem stays one line.
+    fn push(&mut self, keys: &[&str], line: String) {
+        let parts: Vec<&str> = line
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let line = parts.join("; ");
+        if keys.iter().all(|k| self.checks(k)) && !self.lines.contains(&line) {
+            self.lines.push(line);
+        }
+    }
+}
+
+/// Why a chain file cannot be presented to clients.
+#[derive(Debug, thiserror::Error)]
+enum ChainFileError {
+    /// It cannot be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// Its text is not base64.
+    #[error("not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// Its bytes are not a `CertChain`.
+    #[error("not a CertChain: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
+
 /// Reads a chain file: base64 of the encoded `CertChain`.
-fn read_chain(path: &Path) -> Result<Bytes, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|e| format!("not base64: {e}"))?;
-    <crate::wa_proto::CertChain as prost::Message>::decode(raw.as_slice())
-        .map_err(|e| format!("not a CertChain: {e}"))?;
+fn read_chain(path: &Path) -> Result<Bytes, ChainFileError> {
+    let text = std::fs::read_to_string(path)?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
+    <crate::wa_proto::CertChain as prost::Message>::decode(raw.as_slice())?;
     Ok(Bytes::from(raw))
 }

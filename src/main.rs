@@ -120,37 +120,43 @@ fn init_tracing() {
     }
 }
 
-/// Loads the configuration or prints every problem and gives exit status 64.
-fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
-    Config::load_runnable(path.as_deref()).map_err(|errors| {
-        eprintln!("{errors}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+/// Loads the configuration and checks the files it names as `run` reads them (key files,
+/// chain, capabilities), so that one run lists every problem: a bad value must not hide
+/// a missing key file until the next restart. Otherwise prints them, one per line, and
+/// gives exit status 64.
+fn load_config(
+    path: Option<PathBuf>,
+) -> Result<(Config, interop_proxy::config::Provenance), ExitCode> {
+    let loaded = Config::load_all(path.as_deref());
+    let mut problems = loaded.problems;
+    let files = interop_proxy::app::load_shared_except(&loaded.config, &loaded.reported);
+    if let Err(file_problems) = files {
+        problems.extend(file_problems);
+    }
+    if problems.is_empty() {
+        return Ok((loaded.config, loaded.provenance));
+    }
+    eprintln!("{}", interop_proxy::config::ConfigErrors(problems));
+    Err(ExitCode::from(EXIT_CONFIG))
 }
 
 /// `check-config`: loads the configuration and reads the key files as `run` would, then
 /// prints the effective values and their sources; exit 64 with every problem otherwise.
 /// Key files are read to check them, never printed: only their paths are.
 fn check_config(path: Option<PathBuf>) -> ExitCode {
-    let (config, provenance) = match Config::load_explained(path.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::from(EXIT_CONFIG);
+    match load_config(path) {
+        Ok((config, provenance)) => {
+            print!("{}", config.explain(&provenance));
+            ExitCode::SUCCESS
         }
-    };
-    if let Err(problems) = interop_proxy::app::load_shared(&config) {
-        eprintln!("{}", problems.join("\n"));
-        return ExitCode::from(EXIT_CONFIG);
+        Err(code) => code,
     }
-    print!("{}", config.explain(&provenance));
-    ExitCode::SUCCESS
 }
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains.
 fn run_proxy(path: Option<PathBuf>) -> ExitCode {
-    let config = match load_config(path) {
-        Ok(config) => config,
+    let (config, _) = match load_config(path) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -242,3 +242,81 @@ fn url_credentials_are_masked() {
         "{text}"
     );
 }
+
+/// The lines of `stderr` that start with `key:`.
+fn lines_about(err: &str, key: &str) -> usize {
+    err.lines()
+        .filter(|l| l.starts_with(&format!("{key}:")))
+        .count()
+}
+
+#[test]
+fn bad_values_and_bad_files_are_listed_together() {
+    let keys = Keys::new();
+    std::fs::remove_file(keys.path("static.key")).unwrap();
+    std::fs::write(keys.path("chain.b64"), "not a chain!\n").unwrap();
+    std::fs::write(keys.path("caps.toml"), "node = = \"broken\"\n").unwrap();
+    let caps = format!("[caps]\nfile = {:?}\n", keys.path("caps.toml"));
+    let file = keys.config("", &caps);
+    let env = [("INTEROP_PROXY_LIMITS__MAX_DEPTH", "abc")];
+    // check-config and running the proxy list the same four problems, one line each.
+    for args in [
+        vec!["--config", &config_arg(&file), "check-config"],
+        vec!["--config", &config_arg(&file)],
+    ] {
+        let out = run(&args, &env);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+        assert_eq!(
+            err.lines().count(),
+            4,
+            "{args:?}, one line per problem:\n{err}"
+        );
+        for key in [
+            "limits.max_depth",
+            "noise.static_key_file",
+            "noise.cert_chain_file",
+            "caps.file",
+        ] {
+            assert_eq!(lines_about(&err, key), 1, "{args:?}: {key}:\n{err}");
+        }
+        assert!(err.contains("INTEROP_PROXY_LIMITS__MAX_DEPTH"), "{err}");
+        assert!(
+            err.contains("static.key") && err.contains("caps.toml"),
+            "{err}"
+        );
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+#[test]
+fn a_bad_value_is_not_also_unset_or_unreadable() {
+    // An empty key file path and an empty caps.file are bad values: the key file is not
+    // also "not set", the default capability file is not read instead, and with a bad
+    // auth.mode the JWT settings are not asked for.
+    let out = run(
+        &["check-config"],
+        &[
+            ("INTEROP_PROXY_NOISE__STATIC_KEY_FILE", ""),
+            ("INTEROP_PROXY_CAPS__FILE", ""),
+            ("INTEROP_PROXY_AUTH__MODE", "sometimes"),
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    for key in [
+        "noise.static_key_file",
+        "caps.file",
+        "auth.mode",
+        "noise.cert_chain_file",
+        "upstream.addr",
+        "upstream.key_seed_file",
+    ] {
+        assert_eq!(lines_about(&err, key), 1, "{key}:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 6, "{err}");
+    assert!(
+        !err.contains("not set") && !err.contains("auth.jwks"),
+        "{err}"
+    );
+}

@@ -81,6 +81,11 @@ impl KeySet {
         }
     }
 
+    /// Where the keys come from.
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
     /// Fetches now; an error leaves the old keys in place. Start-up calls this and logs
     /// a failure: clients are refused with 401 until a later fetch succeeds.
     pub async fn refresh(&self) -> Result<usize, JwksError> {

@@ -5,12 +5,18 @@
 //! are configured, so nothing sensitive appears in `kubectl describe pod` or in a process
 //! listing. Public keys, which are safe to show, are base64 values.
 
+mod errors;
+mod explain;
+mod keys;
+mod layers;
 mod load;
-mod show;
+mod parse;
 mod types;
 
-pub use load::{CONFIG_FILE_ENV, ENV_PREFIX};
-pub use show::{Provenance, Source};
+pub use errors::ConfigErrors;
+pub use explain::{Provenance, Source};
+pub use layers::{CONFIG_FILE_ENV, ENV_PREFIX};
+pub use load::Loaded;
 pub use types::*;
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ fn example_file_matches_defaults() {
 fn example_file_lists_every_key() {
     // Commented-out optional keys count: the file is the operator's reference.
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
-    for (section, keys) in super::load::SECTIONS {
+    for (section, keys) in super::keys::sections() {
         assert!(
             text.contains(&format!("[{section}]")),
             "missing [{section}]"
@@ -485,17 +485,17 @@ fn section_variable_layers_over_file_and_names_its_source() {
     assert_eq!(c.upstream.version, Some(Version::new(6, 3)));
     assert_eq!(
         provenance.source("upstream.addr"),
-        show::Source::File(f.path().to_path_buf())
+        Source::File(f.path().to_path_buf())
     );
     assert_eq!(
         provenance.source("upstream.connect_timeout"),
-        show::Source::Env("INTEROP_PROXY_UPSTREAM".into())
+        Source::Env("INTEROP_PROXY_UPSTREAM".into())
     );
     assert_eq!(
         provenance.source("upstream.version"),
-        show::Source::Env("INTEROP_PROXY_UPSTREAM__VERSION".into())
+        Source::Env("INTEROP_PROXY_UPSTREAM__VERSION".into())
     );
-    assert_eq!(provenance.source("listen"), show::Source::Default);
+    assert_eq!(provenance.source("listen"), Source::Default);
 }
 
 #[test]
@@ -545,4 +545,268 @@ max_depth = 0
     assert!(errs[0].starts_with("upstream.version: 5.2 names no token dictionary"));
     let errs = errors(None, &[("INTEROP_PROXY_STANZA__ENCODING", "json")]);
     assert!(errs[0].starts_with("stanza.encoding:"), "{errs:#?}");
+}
+
+// ---- the key table ----
+
+/// A value's TOML text as the parsers see it.
+fn toml_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .remove("v")
+        .unwrap()
+}
+
+/// A configuration that differs from the default in every key, optional ones set.
+fn every_key_changed() -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:6000".parse().unwrap(),
+        ..Config::default()
+    };
+    c.admin.listen = "127.0.0.1:6001".parse().unwrap();
+    c.client.versions = vec![Version::new(6, 2), Version::new(6, 3)];
+    c.client.proxy_protocol = true;
+    c.noise.static_key_file = Some(PathBuf::from("k"));
+    c.noise.cert_chain_file = Some(PathBuf::from("c"));
+    c.upstream.addr = Some("g.whatsapp.net:443".into());
+    c.upstream.root_key = [7; 32];
+    c.upstream.server_key = Some([9; 32]);
+    c.upstream.key_seed_file = Some(PathBuf::from("s"));
+    c.upstream.proxy_protocol = true;
+    c.upstream.connection_signals = false;
+    c.upstream.connect_timeout = Duration::from_millis(750);
+    c.upstream.version = Some(Version::new(6, 2));
+    c.caps.file = PathBuf::from("caps.toml");
+    c.caps.unsupported = Unsupported::Reject;
+    c.caps.lookup_url = Some("https://caps.example/lookup".into());
+    c.caps.cache_ttl = Duration::from_secs(5);
+    c.auth.mode = AuthMode::None;
+    c.auth.jwks_file = Some(PathBuf::from("jwks.json"));
+    c.auth.jwks_url = Some("https://idp.example/jwks".into());
+    c.auth.issuer = Some("https://idp.example".into());
+    c.auth.audience = Some("interop-proxy".into());
+    c.auth.products = vec![2, 7];
+    c.auth.leeway = Duration::from_secs(90);
+    c.tls.ca_file = Some(PathBuf::from("ca.pem"));
+    c.limits.max_frame_bytes = 4096;
+    c.limits.max_stanza_bytes = 2048;
+    c.limits.max_depth = 8;
+    c.limits.handshake_timeout = Duration::from_secs(3);
+    c.limits.idle_timeout = Duration::from_secs(600);
+    c.limits.max_sessions = Some(10);
+    c.stanza.encoding = Encoding::Xml;
+    c.shutdown.grace = Duration::from_secs(1);
+    c
+}
+
+#[test]
+fn table_paths_are_unique_and_sections_contiguous() {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut sections_seen = Vec::new();
+    for key in super::keys::KEYS {
+        assert!(seen.insert(key.path), "{} twice", key.path);
+        let section = key.path.split_once('.').map_or("", |(s, _)| s);
+        if sections_seen.last() != Some(&section) {
+            assert!(
+                !sections_seen.contains(&section),
+                "[{section}] split in two; check-config would print it twice"
+            );
+            sections_seen.push(section);
+        }
+    }
+    let in_sections: usize = super::keys::sections().iter().map(|(_, k)| k.len()).sum();
+    let top = super::keys::top_level().count();
+    assert_eq!(in_sections + top, super::keys::KEYS.len());
+}
+
+#[test]
+fn every_key_sets_the_field_it_shows() {
+    // Each key, shown from a configuration where every value differs from the default
+    // and parsed back onto the default, changes exactly its own field: a row whose
+    // parser and display named different fields would fail here.
+    let full = every_key_changed();
+    let mut rebuilt = Config::default();
+    for key in super::keys::KEYS {
+        let text = (key.show)(&full).unwrap_or_else(|| panic!("{} unset", key.path));
+        assert_ne!(
+            (key.show)(&Config::default()).as_deref(),
+            Some(text.as_str()),
+            "{}: every_key_changed must change it",
+            key.path
+        );
+        let mut one = Config::default();
+        (key.set)(&mut one, &toml_value(&text), None)
+            .unwrap_or_else(|e| panic!("{}: {text}: {e}", key.path));
+        assert_eq!((key.show)(&one), Some(text.clone()), "{}", key.path);
+        for other in super::keys::KEYS.iter().filter(|k| k.path != key.path) {
+            assert_eq!(
+                (other.show)(&one),
+                (other.show)(&Config::default()),
+                "setting {} changed {}",
+                key.path,
+                other.path
+            );
+        }
+        (key.set)(&mut rebuilt, &toml_value(&text), None).unwrap();
+    }
+    assert_eq!(rebuilt, full);
+}
+
+#[test]
+fn every_default_reads_back_as_itself() {
+    let d = Config::default();
+    for key in super::keys::KEYS {
+        let Some(text) = (key.show)(&d) else { continue };
+        let mut c = every_key_changed();
+        (key.set)(&mut c, &toml_value(&text), None)
+            .unwrap_or_else(|e| panic!("{}: {text}: {e}", key.path));
+        assert_eq!((key.show)(&c), Some(text), "{}", key.path);
+    }
+}
+
+#[test]
+fn example_file_sets_exactly_the_keys_with_a_default() {
+    // A key whose default is unset is commented out in the example file; every other
+    // key is written out, so the file shows every default an operator starts from.
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let d = Config::default();
+    for key in super::keys::KEYS {
+        let mut cur = Some(&table);
+        let mut value = None;
+        for (i, part) in key.path.split('.').enumerate() {
+            let last = i == key.path.split('.').count() - 1;
+            match cur.and_then(|t| t.get(part)) {
+                Some(v) if last => value = Some(v),
+                Some(v) => cur = v.as_table(),
+                None => cur = None,
+            }
+        }
+        assert_eq!(
+            value.is_some(),
+            (key.show)(&d).is_some(),
+            "{}: written out in the example file iff it has a default",
+            key.path
+        );
+    }
+}
+
+#[test]
+fn keys_no_source_sets_are_defaults_with_default_provenance() {
+    let f = file("[limits]\nmax_depth = 8\n");
+    let (c, provenance) = Config::load_explained_from(
+        Some(f.path()),
+        &env(&[
+            ("INTEROP_PROXY_NOISE__STATIC_KEY_FILE", "k"),
+            ("INTEROP_PROXY_NOISE__CERT_CHAIN_FILE", "c"),
+            ("INTEROP_PROXY_UPSTREAM__ADDR", "a.example:443"),
+            ("INTEROP_PROXY_UPSTREAM__KEY_SEED_FILE", "s"),
+            ("INTEROP_PROXY_AUTH__MODE", "none"),
+        ]),
+    )
+    .unwrap();
+    let set_by_env = [
+        "noise.static_key_file",
+        "noise.cert_chain_file",
+        "upstream.addr",
+        "upstream.key_seed_file",
+        "auth.mode",
+    ];
+    assert_eq!(provenance.0.len(), super::keys::KEYS.len());
+    for (key, source) in &provenance.0 {
+        match key.as_str() {
+            "limits.max_depth" => assert_eq!(*source, Source::File(f.path().to_path_buf())),
+            k if set_by_env.contains(&k) => {
+                assert_eq!(*source, Source::Env(super::keys::env_var(k)))
+            }
+            _ => assert_eq!(*source, Source::Default, "{key}"),
+        }
+    }
+    assert_eq!(
+        c.limits,
+        LimitsConfig {
+            max_depth: 8,
+            ..Config::default().limits
+        }
+    );
+    assert_eq!(c.caps, Config::default().caps);
+}
+
+#[test]
+fn a_bad_value_keeps_the_default_and_is_reported_once() {
+    let loaded = Config::load_all_from(
+        None,
+        &env(&[
+            ("INTEROP_PROXY_LIMITS__MAX_DEPTH", "abc"),
+            ("INTEROP_PROXY_NOISE__STATIC_KEY_FILE", ""),
+            ("INTEROP_PROXY_AUTH__MODE", "sometimes"),
+        ]),
+    );
+    // The rest of the configuration is there to check the files against.
+    assert_eq!(
+        loaded.config.limits.max_depth,
+        Config::default().limits.max_depth
+    );
+    assert_eq!(loaded.config.noise.static_key_file, None);
+    for key in ["limits.max_depth", "noise.static_key_file", "auth.mode"] {
+        assert!(
+            loaded.reported.contains(key),
+            "{key}: {:?}",
+            loaded.reported
+        );
+        let lines: Vec<_> = loaded
+            .problems
+            .iter()
+            .filter(|l| l.starts_with(&format!("{key}:")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{key}: {:#?}", loaded.problems);
+    }
+    // Required keys that are simply absent are reported and named too; with auth.mode
+    // bad, whether JWT settings are needed is unknown, so none is asked for.
+    for key in [
+        "noise.cert_chain_file",
+        "upstream.addr",
+        "upstream.key_seed_file",
+    ] {
+        assert!(loaded.reported.contains(key), "{key}");
+    }
+    assert!(
+        !loaded.problems.iter().any(|l| l.starts_with("auth.i")
+            || l.starts_with("auth.a")
+            || l.starts_with("auth.jwks")),
+        "{:#?}",
+        loaded.problems
+    );
+    assert_eq!(loaded.problems.len(), 6, "{:#?}", loaded.problems);
+}
+
+#[test]
+fn unknown_key_messages_list_the_table() {
+    let errs = errors(None, &[("INTEROP_PROXY_LIMITS__MAX_SESIONS", "1")]);
+    let (_, names) = super::keys::sections()
+        .into_iter()
+        .find(|(s, _)| *s == "limits")
+        .unwrap();
+    assert!(
+        errs[0].contains(&format!("known keys in [limits]: {}", names.join(", "))),
+        "{errs:?}"
+    );
+    assert!(names.contains(&"max_sessions"));
+}
+
+#[test]
+fn a_file_that_is_not_toml_is_one_line() {
+    let f = file("[limits]\nmax_depth = 8\nlisten = \n");
+    let errs = errors(Some(f.path()), &[]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        ConfigErrors(errs.clone()).to_string().lines().count(),
+        1,
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].contains("not valid TOML: line 3, column 10: "),
+        "{errs:?}"
+    );
 }

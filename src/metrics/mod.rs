@@ -17,6 +17,11 @@ use crate::noise::Pattern;
 use crate::stanza::Kind;
 
 use ::metrics::{Counter, Gauge, Histogram, Unit};
+
+mod labels;
+
+pub use labels::Leg;
+pub use labels::{AnnotationKind, CloseReason, Direction, LookupResult};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Gauge: sessions currently established or being established.
@@ -41,6 +46,10 @@ pub const ANNOTATIONS: &str = "interop_proxy_annotations_total";
 pub const CAPS_LOOKUPS: &str = "interop_proxy_caps_lookups_total";
 /// Counter by `reason`: sessions ended.
 pub const SESSIONS_CLOSED: &str = "interop_proxy_sessions_closed_total";
+/// Counter by `result`: reloads of the key, chain and file material (SPEC §9).
+pub const RELOADS: &str = "interop_proxy_reloads_total";
+/// Gauge: when the proxy's certificate chain in force stops being valid, Unix seconds.
+pub const CERT_CHAIN_NOT_AFTER: &str = "interop_proxy_cert_chain_not_after_seconds";
 /// Gauge = 1 by `version`: lets dashboards show which build runs.
 pub const BUILD_INFO: &str = "interop_proxy_build_info";
 
@@ -60,165 +69,6 @@ const RELAY_BUCKETS: &[f64] = &[
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0,
 ];
-
-/// Which side of the proxy a handshake was with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Leg {
-    /// The provider's client, where the proxy is the responder.
-    Client,
-    /// The WhatsApp server, where the proxy is the initiator.
-    Upstream,
-}
-
-impl Leg {
-    /// Every value, in label-table order.
-    pub const ALL: [Leg; 2] = [Leg::Client, Leg::Upstream];
-
-    /// The label value.
-    pub const fn label(self) -> &'static str {
-        match self {
-            Leg::Client => "client",
-            Leg::Upstream => "upstream",
-        }
-    }
-}
-
-/// Which way a stanza travelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// From the provider's client to the WhatsApp server.
-    ToServer,
-    /// From the WhatsApp server to the provider's client.
-    ToClient,
-}
-
-impl Direction {
-    /// Every value, in label-table order.
-    pub const ALL: [Direction; 2] = [Direction::ToServer, Direction::ToClient];
-
-    /// The label value.
-    pub const fn label(self) -> &'static str {
-        match self {
-            Direction::ToServer => "to_server",
-            Direction::ToClient => "to_client",
-        }
-    }
-}
-
-/// Why a session ended; one per session, chosen by whoever tears it down.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// The client closed or reset its connection.
-    ClientClosed,
-    /// The server closed or reset its connection.
-    UpstreamClosed,
-    /// The client's token was missing or refused.
-    AuthFailed,
-    /// A Noise handshake failed on either leg.
-    HandshakeFailed,
-    /// The server could not be reached.
-    UpstreamUnavailable,
-    /// Either side broke framing or stanza rules.
-    ProtocolError,
-    /// A configured size, depth or session limit was exceeded.
-    LimitExceeded,
-    /// The handshake or idle timeout fired.
-    Timeout,
-    /// The proxy drained for shutdown.
-    Shutdown,
-}
-
-impl CloseReason {
-    /// Every value, in label-table order.
-    pub const ALL: [CloseReason; 9] = [
-        CloseReason::ClientClosed,
-        CloseReason::UpstreamClosed,
-        CloseReason::AuthFailed,
-        CloseReason::HandshakeFailed,
-        CloseReason::UpstreamUnavailable,
-        CloseReason::ProtocolError,
-        CloseReason::LimitExceeded,
-        CloseReason::Timeout,
-        CloseReason::Shutdown,
-    ];
-
-    /// The label value.
-    pub const fn label(self) -> &'static str {
-        match self {
-            CloseReason::ClientClosed => "client_closed",
-            CloseReason::UpstreamClosed => "upstream_closed",
-            CloseReason::AuthFailed => "auth_failed",
-            CloseReason::HandshakeFailed => "handshake_failed",
-            CloseReason::UpstreamUnavailable => "upstream_unavailable",
-            CloseReason::ProtocolError => "protocol_error",
-            CloseReason::LimitExceeded => "limit_exceeded",
-            CloseReason::Timeout => "timeout",
-            CloseReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// What the proxy did to a stanza on its own account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AnnotationKind {
-    /// Capabilities added to a presence.
-    PresenceCaps,
-    /// A disco query answered by the proxy.
-    DiscoAnswered,
-    /// Unsupported content relayed with an annotation.
-    UnsupportedAnnotated,
-    /// Unsupported content refused.
-    UnsupportedRejected,
-}
-
-impl AnnotationKind {
-    /// Every value, in label-table order.
-    pub const ALL: [AnnotationKind; 4] = [
-        AnnotationKind::PresenceCaps,
-        AnnotationKind::DiscoAnswered,
-        AnnotationKind::UnsupportedAnnotated,
-        AnnotationKind::UnsupportedRejected,
-    ];
-
-    /// The label value.
-    pub const fn label(self) -> &'static str {
-        match self {
-            AnnotationKind::PresenceCaps => "presence_caps",
-            AnnotationKind::DiscoAnswered => "disco_answered",
-            AnnotationKind::UnsupportedAnnotated => "unsupported_annotated",
-            AnnotationKind::UnsupportedRejected => "unsupported_rejected",
-        }
-    }
-}
-
-/// How a capability look-up was answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LookupResult {
-    /// From the cache.
-    Hit,
-    /// From the lookup service.
-    Fetched,
-    /// Not answered (service failed or refused).
-    Error,
-}
-
-impl LookupResult {
-    /// Every value, in label-table order.
-    pub const ALL: [LookupResult; 3] = [
-        LookupResult::Hit,
-        LookupResult::Fetched,
-        LookupResult::Error,
-    ];
-
-    /// The label value.
-    pub const fn label(self) -> &'static str {
-        match self {
-            LookupResult::Hit => "hit",
-            LookupResult::Fetched => "fetched",
-            LookupResult::Error => "error",
-        }
-    }
-}
 
 /// Handles for every labelled series, resolved once against the installed recorder.
 /// Arrays are indexed by the enums' discriminants, which follow their `ALL` order.
@@ -243,6 +93,10 @@ struct Handles {
     caps_lookups: [Counter; 3],
     /// [`SESSIONS_CLOSED`] by reason.
     sessions_closed: [Counter; 9],
+    /// [`RELOADS`] as `[ok as usize]`.
+    reloads: [Counter; 2],
+    /// [`CERT_CHAIN_NOT_AFTER`].
+    cert_chain_not_after: Gauge,
 }
 
 static HANDLES: OnceLock<Handles> = OnceLock::new();
@@ -334,6 +188,16 @@ fn describe() {
         "Capability look-ups, by result (hit, fetched, error)."
     );
     describe_counter!(SESSIONS_CLOSED, Unit::Count, "Sessions ended, by reason.");
+    describe_counter!(
+        RELOADS,
+        Unit::Count,
+        "Reloads of the key, chain and file material on SIGHUP or a change on disk, by result (ok, error); an error leaves the old material in force."
+    );
+    describe_gauge!(
+        CERT_CHAIN_NOT_AFTER,
+        Unit::Seconds,
+        "When the certificate chain presented to clients expires (the earlier not_after of leaf and intermediate), in Unix seconds."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the version label names the running build."
@@ -365,6 +229,8 @@ fn resolve_handles() -> Handles {
         annotations: AnnotationKind::ALL.map(|k| counter!(ANNOTATIONS, "kind" => k.label())),
         caps_lookups: LookupResult::ALL.map(|r| counter!(CAPS_LOOKUPS, "result" => r.label())),
         sessions_closed: CloseReason::ALL.map(|r| counter!(SESSIONS_CLOSED, "reason" => r.label())),
+        reloads: ["error", "ok"].map(|result| counter!(RELOADS, "result" => result)),
+        cert_chain_not_after: gauge!(CERT_CHAIN_NOT_AFTER),
     }
     // Registering a counter handle is what creates the series; they start at zero.
 }
@@ -430,6 +296,20 @@ pub fn caps_lookup(result: LookupResult) {
     }
 }
 
+/// Counts a reload of the file material, successful or not.
+pub fn reload(ok: bool) {
+    if let Some(h) = handles() {
+        h.reloads[usize::from(ok)].increment(1);
+    }
+}
+
+/// Publishes when the chain in force expires.
+pub fn set_cert_chain_not_after(unix: u64) {
+    if let Some(h) = handles() {
+        h.cert_chain_not_after.set(unix as f64);
+    }
+}
+
 /// Counts a session's end; call exactly once per session.
 pub fn session_closed(reason: CloseReason) {
     if let Some(h) = handles() {
@@ -476,139 +356,4 @@ impl Drop for ActiveSession {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The value of one exact series line, e.g. `name{a="b"}`.
-    fn value(text: &str, series: &str) -> Option<f64> {
-        text.lines().find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-    }
-
-    #[test]
-    fn install_is_idempotent_and_describes_everything() {
-        let a = install();
-        let b = install();
-        let text = b.render();
-        drop(a);
-        for name in [
-            SESSIONS_ACTIVE,
-            CONNECTIONS_ACCEPTED,
-            HANDSHAKES,
-            STANZAS,
-            STANZA_BYTES,
-            ANNOTATIONS,
-            CAPS_LOOKUPS,
-            SESSIONS_CLOSED,
-            BUILD_INFO,
-        ] {
-            assert!(
-                text.contains(&format!("# HELP {name} ")),
-                "no HELP for {name}"
-            );
-        }
-        let version = env!("CARGO_PKG_VERSION");
-        assert_eq!(
-            value(&text, &format!("{BUILD_INFO}{{version=\"{version}\"}}")),
-            Some(1.0)
-        );
-    }
-
-    #[test]
-    fn labelled_counters_start_at_zero() {
-        let text = install().render();
-        // Present before anything was recorded; the value is zero unless another test
-        // in this process happened to count one.
-        for series in [
-            format!("{SESSIONS_CLOSED}{{reason=\"upstream_unavailable\"}}"),
-            format!("{ANNOTATIONS}{{kind=\"unsupported_rejected\"}}"),
-            format!("{STANZAS}{{direction=\"to_client\",kind=\"call\"}}"),
-            format!("{HANDSHAKES}{{leg=\"upstream\",pattern=\"xx_fallback\",result=\"error\"}}"),
-        ] {
-            assert!(value(&text, &series).is_some(), "{series} missing\n{text}");
-        }
-        let closed = text
-            .lines()
-            .filter(|l| l.starts_with(SESSIONS_CLOSED))
-            .count();
-        assert_eq!(closed, CloseReason::ALL.len());
-    }
-
-    #[test]
-    fn recording_shows_in_render() {
-        let handle = install();
-        let series = format!("{STANZAS}{{direction=\"to_server\",kind=\"receipt\"}}");
-        let bytes = format!("{STANZA_BYTES}{{direction=\"to_server\"}}");
-        let before = handle.render();
-        stanza_relayed(Direction::ToServer, Kind::Receipt, 100);
-        stanza_relayed(Direction::ToServer, Kind::from_root_name("receipt"), 20);
-        relay_duration(Direction::ToServer, Duration::from_micros(30));
-        handshake(Leg::Client, Pattern::Ik, true, Duration::from_millis(3));
-        caps_lookup(LookupResult::Fetched);
-        let after = handle.render();
-        assert!(value(&after, &series).unwrap() - value(&before, &series).unwrap() >= 2.0);
-        assert!(value(&after, &bytes).unwrap() - value(&before, &bytes).unwrap() >= 120.0);
-        let ok = format!("{HANDSHAKES}{{leg=\"client\",pattern=\"ik\",result=\"ok\"}}");
-        assert!(value(&after, &ok).unwrap() >= 1.0);
-        // Histograms, not summaries: bucket lines with the configured bounds.
-        assert!(
-            after.contains(&format!(
-                "{RELAY_DURATION}_bucket{{direction=\"to_server\",le=\"0.00001\"}}"
-            )),
-            "{after}"
-        );
-        assert!(
-            after.contains(&format!(
-                "{HANDSHAKE_DURATION}_bucket{{leg=\"client\",le=\"10\"}}"
-            )),
-            "{after}"
-        );
-    }
-
-    #[test]
-    fn stanza_kinds_are_closed() {
-        let label = |name| Kind::from_root_name(name).label();
-        assert_eq!(label("message"), "message");
-        assert_eq!(label("stream:error"), "stream_error");
-        assert_eq!(label("<script>"), "other");
-        assert_eq!(label("made-up"), "other");
-        // The series arrays are indexed by discriminant, in `ALL` order.
-        assert!(Kind::ALL.iter().enumerate().all(|(i, k)| *k as usize == i));
-        assert!(Pattern::ALL
-            .iter()
-            .enumerate()
-            .all(|(i, p)| *p as usize == i));
-    }
-
-    #[test]
-    fn active_session_guard_balances() {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        use std::sync::Arc;
-        // A private gauge, so sessions opened by other tests in this process cannot interfere.
-        let cell = Arc::new(AtomicU64::new(0f64.to_bits()));
-        let gauge: &'static Gauge = Box::leak(Box::new(Gauge::from_arc(cell.clone())));
-        let read = || f64::from_bits(cell.load(Ordering::Relaxed));
-        let a = ActiveSession::with_gauge(Some(gauge));
-        let b = ActiveSession::with_gauge(Some(gauge));
-        assert_eq!(read(), 2.0);
-        drop(a);
-        assert_eq!(read(), 1.0);
-        drop(b);
-        assert_eq!(read(), 0.0);
-        // Created before install: holds nothing, releases nothing.
-        drop(ActiveSession::with_gauge(None));
-        assert_eq!(read(), 0.0);
-    }
-
-    #[test]
-    fn active_session_uses_the_installed_gauge() {
-        install();
-        let guard = ActiveSession::new();
-        assert!(guard.gauge.is_some());
-    }
-}
+mod tests;

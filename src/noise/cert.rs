@@ -210,6 +210,34 @@ pub fn verify_chain(
     peer_static: &[u8; 32],
     now_unix: u64,
 ) -> Result<Details, CertError> {
+    check_chain(chain, Some(root_public), peer_static, now_unix).map(|(leaf, _)| leaf)
+}
+
+/// The checks of SPEC §9 for the proxy's own chain, at start-up and on every reload:
+/// all of §2.5 but the root's signature (the provider's root key stays offline, and the
+/// proxy is not given it). Returns when the chain stops being valid: the earlier of the
+/// two `not_after`s, for the expiry gauge and its alert.
+pub fn verify_own_chain(
+    chain: &[u8],
+    static_public: &[u8; 32],
+    now_unix: u64,
+) -> Result<u64, CertError> {
+    let (leaf, intermediate) = check_chain(chain, None, static_public, now_unix)?;
+    // Both are present: check 7 needed them.
+    Ok(leaf
+        .not_after
+        .unwrap_or(u64::MAX)
+        .min(intermediate.not_after.unwrap_or(u64::MAX)))
+}
+
+/// The seven checks, the second only when the root is given. Returns the leaf's and the
+/// intermediate's details.
+fn check_chain(
+    chain: &[u8],
+    root_public: Option<&[u8; 32]>,
+    peer_static: &[u8; 32],
+    now_unix: u64,
+) -> Result<(Details, Details), CertError> {
     let chain =
         CertChain::decode(chain).map_err(|e| CertError::Decode(format!("cert chain: {e}")))?;
     // 1. Both signatures are 64 bytes.
@@ -227,8 +255,10 @@ pub fn verify_chain(
     )?;
 
     // 2. The intermediate is signed by the root key.
-    if !xeddsa::verify(root_public, int_bytes, int_sig) {
-        return Err(CertError::IntermediateSignature);
+    if let Some(root_public) = root_public {
+        if !xeddsa::verify(root_public, int_bytes, int_sig) {
+            return Err(CertError::IntermediateSignature);
+        }
     }
     let intermediate = decode_details(int_bytes, "intermediate")?;
     // 3. The intermediate was issued by the root.
@@ -253,7 +283,7 @@ pub fn verify_chain(
     // 7. Now lies inside both validity windows.
     check_window(&intermediate, "intermediate.details.not_after", now_unix)?;
     check_window(&leaf, "leaf.details.not_after", now_unix)?;
-    Ok(leaf)
+    Ok((leaf, intermediate))
 }
 
 /// Verifies the older single-certificate format that real servers of protocol 2.1 send: a

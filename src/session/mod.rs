@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::time::Instant;
 use tracing::{info, info_span, Instrument};
 
@@ -39,9 +39,11 @@ pub use error::{SessionError, Side};
 ///
 /// A connection beyond `max_sessions` is closed at once, before any handshake: a queue
 /// would only hold file descriptors and memory for clients that will time out anyway.
+/// Each session takes the [`Shared`] in force when it is accepted and keeps it to its
+/// end, so a reload changes only the sessions that start after it.
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: watch::Receiver<Arc<Shared>>,
     max_sessions: usize,
     phase: PhaseView,
 ) -> tokio::task::JoinSet<()> {
@@ -57,7 +59,7 @@ pub async fn serve(
             drop(stream);
             return;
         };
-        let shared = shared.clone();
+        let shared = shared.borrow().clone();
         let phase = phase.clone();
         sessions.spawn(async move {
             run_session(shared, stream, peer, phase).await;
