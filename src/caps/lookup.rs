@@ -270,21 +270,36 @@ impl Inner {
     }
 
     /// A 200 body as an answer.
-    fn interpret(&self, body: &[u8]) -> Result<Answer, String> {
-        let reply: Reply = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    fn interpret(&self, body: &[u8]) -> Result<Answer, AnswerError> {
+        let reply: Reply = serde_json::from_slice(body)?;
         match reply {
             Reply::Named { profile } => self
                 .profiles
                 .get(&profile)
                 .cloned()
                 .map(Answer::Profile)
-                .ok_or_else(|| "names a profile the file does not define".to_string()),
+                .ok_or(AnswerError::UnknownProfile),
             Reply::Whole { identity, features } => {
                 Profile::new(&self.node, None, identity, features)
                     .map(|p| Answer::Profile(Arc::new(p)))
+                    .map_err(AnswerError::Profile)
             }
         }
     }
+}
+
+/// Why a lookup service's 200 answer was not used; the session falls back to the rules.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    /// The body is not the answer's JSON.
+    #[error("not a lookup answer: {0}")]
+    Json(#[from] serde_json::Error),
+    /// It names a profile the capabilities file does not define.
+    #[error("names a profile the file does not define")]
+    UnknownProfile,
+    /// The profile it gives whole is not a valid one.
+    #[error("{0}")]
+    Profile(String),
 }
 
 /// `base` with `account=ID` added to its query.

@@ -17,13 +17,10 @@ pub use crate::stanza::Encoding;
 ///
 /// Hex `142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b`,
 /// base64 `FCN1V00KWHFmqucevlFkN8Sii3PjaVxs4ff5VF2o7ms=`.
-pub const DEFAULT_ROOT_KEY: [u8; 32] = [
-    0x14, 0x23, 0x75, 0x57, 0x4d, 0x0a, 0x58, 0x71, 0x66, 0xaa, 0xe7, 0x1e, 0xbe, 0x51, 0x64, 0x37,
-    0xc4, 0xa2, 0x8b, 0x73, 0xe3, 0x69, 0x5c, 0x6c, 0xe1, 0xf7, 0xf9, 0x54, 0x5d, 0xa8, 0xee, 0x6b,
-];
+pub const DEFAULT_ROOT_KEY: [u8; 32] = crate::noise::cert::WHATSAPP_ROOT_KEY;
 
 /// The largest payload a 24-bit frame length prefix can describe.
-pub const MAX_FRAME_BYTES_LIMIT: usize = (1 << 24) - 1;
+pub const MAX_FRAME_BYTES_LIMIT: usize = crate::frame::MAX_FRAME_LIMIT;
 
 /// The whole proxy configuration (SPEC §6).
 #[derive(Clone, Debug, PartialEq, Eq)]

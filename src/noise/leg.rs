@@ -16,11 +16,10 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::cipher::SendCipher;
+use super::symmetric::TAG_LEN;
 use crate::frame::{put_header, FrameWriter};
 use crate::stanza::{Stanza, StanzaCodec, StanzaError};
 
-/// AES-GCM tag length.
-const TAG_LEN: usize = 16;
 /// A batch is written once it reaches this size even if more frames are waiting.
 pub const BATCH_BYTES: usize = 64 * 1024;
 

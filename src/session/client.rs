@@ -6,12 +6,10 @@ use prost::Message;
 
 use crate::frame::{put_header, FrameReader, FrameWriter};
 use crate::metrics::Leg;
+use crate::noise::symmetric::TAG_LEN;
 use crate::noise::{Pattern, Responder, TransportState};
 use crate::stanza::{Stanza, StanzaCodec};
 use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
-
-/// AES-GCM tag length.
-const TAG_LEN: usize = 16;
 
 use super::error::{Cause, SessionError, Side};
 use super::Shared;
