@@ -219,12 +219,19 @@ impl Relay {
         let mut stop = self.stop.subscribe();
         // Read instants of the stanzas in the current batch, for the relay histogram.
         let mut batch: Vec<Instant> = Vec::new();
+        // Whether the batch put anything into either sink, so that a flush, and the lock
+        // it takes, happens only where there is something to write.
+        let (mut forwarded, mut replied) = (false, false);
         let result: Result<(), SessionError> = async {
             loop {
                 // Nothing more is read from this side until every step can take it.
                 if !pipeline_ready(pipeline).await {
-                    flush(forward, to, self.write_stall).await?;
-                    flush(back, from, self.write_stall).await?;
+                    if std::mem::take(&mut forwarded) {
+                        flush(forward, to, self.write_stall).await?;
+                    }
+                    if std::mem::take(&mut replied) {
+                        flush(back, from, self.write_stall).await?;
+                    }
                     tokio::select! {
                         biased;
                         _ = stop.wait_for(|s| *s) => return Ok(()),
@@ -254,25 +261,29 @@ impl Relay {
                 let routed = pipeline
                     .handle(stanza)
                     .map_err(|e| SessionError::step(from, e))?;
+                let mut full = false;
                 if let Some(stanza) = routed.forward {
-                    forward
-                        .lock()
-                        .await
-                        .queue(&stanza)
-                        .map_err(|e| queue_error(e, from, to))?;
+                    let mut sink = forward.lock().await;
+                    sink.queue(&stanza).map_err(|e| queue_error(e, from, to))?;
+                    full = sink.pending_len() >= BATCH_BYTES;
+                    forwarded = true;
                 }
                 if let Some(reply) = routed.reply {
                     back.lock()
                         .await
                         .queue(&reply)
                         .map_err(|e| queue_error(e, from, from))?;
+                    replied = true;
                 }
                 batch.push(read_at);
                 // Write when no further frame is already here, or the batch is large.
-                let full = forward.lock().await.pending_len() >= BATCH_BYTES;
                 if full || !reader.has_frame_buffered() {
-                    flush(forward, to, self.write_stall).await?;
-                    flush(back, from, self.write_stall).await?;
+                    if std::mem::take(&mut forwarded) {
+                        flush(forward, to, self.write_stall).await?;
+                    }
+                    if std::mem::take(&mut replied) {
+                        flush(back, from, self.write_stall).await?;
+                    }
                     for read_at in batch.drain(..) {
                         metrics::relay_duration(direction, read_at.elapsed());
                     }
