@@ -3,27 +3,10 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use interop_proxy::noise::Keypair;
 use interop_proxy::sim::{SimClient, SimError};
+use support::logs::Captured;
 use support::*;
-
-/// Everything the subscriber writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn the_failed_certificate_check_is_named_at_debug_level() {
@@ -44,7 +27,7 @@ async fn the_failed_certificate_check_is_named_at_debug_level() {
         Err(SimError::Refused(code)) => assert_eq!(code, "502"),
         other => panic!("expected a 502 failure, got {:?}", other.map(|_| ())),
     }
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(
         log.contains("intermediate certificate is not signed by the root key (check 2)"),
         "{log}"

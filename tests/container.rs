@@ -20,8 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use interop_proxy::noise::Keypair;
-use interop_proxy::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
+use interop_proxy::sim::{self, ClientOptions, SimClient};
 use interop_proxy::stanza::{Opaque, Stanza};
 use support::*;
 
@@ -226,14 +225,7 @@ async fn the_image_runs_as_nonroot_read_only_and_relays_a_login_and_stanzas() {
     };
 
     // WhatsApp's side: a root of its own and the reference server on host loopback.
-    let whatsapp = Pki::generate();
-    let server_key = Keypair::generate();
-    let server = SimServer::start(ServerOptions {
-        cert_chain: whatsapp.issue(&server_key.public, Duration::from_secs(3600)),
-        static_key: server_key,
-    })
-    .await
-    .unwrap();
+    let (whatsapp, server) = support::binary::whatsapp_server().await;
     let keys = Keys::issue();
 
     let proxy_addr = free_port();

@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use interop_proxy::noise::{Keypair, SecretKey};
-use interop_proxy::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
-use interop_proxy::stanza::{Element, Opaque, Stanza};
+use interop_proxy::sim::SimClient;
+use interop_proxy::stanza::{Element, Stanza};
+use support::binary::{round_trip, Binary, Files};
 use support::*;
 
 const CAPS: &str = "node = \"https://provider.example/interop\"\n\
@@ -29,101 +28,26 @@ enum Layout {
     Mounted,
 }
 
-/// The proxy binary in front of a reference server, with its files in a directory.
-struct Proxy {
-    child: Child,
-    proxy_addr: SocketAddr,
-    admin_addr: SocketAddr,
-    provider: Pki,
-    dir: tempfile::TempDir,
-    layout: Layout,
-    /// Versions of the mounted Secret written so far.
-    generation: u32,
-    server: SimServer,
-}
-
-/// The proxy's files, by name in the mount.
+/// The proxy's key, chain and capability profile name, as one version of the Secret.
 struct Material {
     static_key: Keypair,
     chain: Vec<u8>,
     caps_name: &'static str,
 }
 
-impl Proxy {
-    async fn start(layout: Layout) -> Proxy {
-        let whatsapp = Pki::generate();
-        let server_key = Keypair::generate();
-        let server = SimServer::start(ServerOptions {
-            cert_chain: whatsapp.issue(&server_key.public, Duration::from_secs(3600)),
-            static_key: server_key,
-        })
-        .await
-        .unwrap();
-        let provider = Pki::generate();
-        let dir = tempfile::tempdir().unwrap();
-        let proxy_addr = free_port();
-        let admin_addr = free_port();
-        let key = Keypair::generate();
-        let mut proxy = Proxy {
-            child: Command::new("true").spawn().unwrap(),
-            proxy_addr,
-            admin_addr,
-            dir,
-            layout,
-            generation: 0,
-            server,
-            provider,
-        };
-        let chain = proxy.provider.issue(&key.public, Duration::from_secs(3600));
-        proxy.write_material(&Material {
-            static_key: key,
-            chain,
-            caps_name: "Example 1.0",
-        });
-        let seed = proxy.dir.path().join("seed.key");
-        std::fs::write(&seed, SecretKey::generate().to_file_text()).unwrap();
-        let mounted = proxy.mounted();
-        let root = base64::engine::general_purpose::STANDARD.encode(whatsapp.root.public);
-        let config = proxy.dir.path().join("interop-proxy.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"{proxy_addr}\"\n\
-                 [admin]\nlisten = \"{admin_addr}\"\n\
-                 [noise]\nstatic_key_file = {:?}\ncert_chain_file = {:?}\n\
-                 [upstream]\naddr = \"{}\"\nroot_key = \"{root}\"\nkey_seed_file = {seed:?}\n\
-                 [caps]\nfile = {:?}\n\
-                 [auth]\nmode = \"none\"\n",
-                mounted.join("static.key"),
-                mounted.join("chain.b64"),
-                proxy.server.addr(),
-                mounted.join("capabilities.toml"),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(proxy.dir.path().join("proxy.log")).unwrap();
-        proxy.child = Command::new(env!("CARGO_BIN_EXE_interop-proxy"))
-            .env_clear()
-            .env("INTEROP_PROXY_LOG", "info")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        proxy.wait_ready().await;
-        proxy
-    }
+/// The directory the configuration names the files in.
+struct Mount {
+    path: PathBuf,
+    layout: Layout,
+    /// Versions of the mounted Secret written so far.
+    generation: u32,
+}
 
-    /// The directory the configuration names the files in.
-    fn mounted(&self) -> PathBuf {
-        self.dir.path().join("secret")
-    }
-
+impl Mount {
     /// Writes the key, chain and capability file. Plain: over the old files, in place.
     /// Mounted: as Kubernetes does, into a new directory, then one atomic rename of the
     /// `..data` symlink.
-    fn write_material(&mut self, m: &Material) {
+    fn write(&mut self, m: &Material) {
         let files = [
             ("static.key", m.static_key.secret.to_file_text().to_string()),
             (
@@ -132,55 +56,86 @@ impl Proxy {
             ),
             ("capabilities.toml", CAPS.replace("NAME", m.caps_name)),
         ];
-        let mount = self.mounted();
-        std::fs::create_dir_all(&mount).unwrap();
+        std::fs::create_dir_all(&self.path).unwrap();
         match self.layout {
             Layout::Plain => {
                 for (name, text) in files {
-                    std::fs::write(mount.join(name), text).unwrap();
+                    std::fs::write(self.path.join(name), text).unwrap();
                 }
             }
             Layout::Mounted => {
                 self.generation += 1;
                 let version = format!("..2026_12_02_{:02}", self.generation);
-                std::fs::create_dir(mount.join(&version)).unwrap();
+                std::fs::create_dir(self.path.join(&version)).unwrap();
                 for (name, text) in files {
-                    std::fs::write(mount.join(&version).join(name), text).unwrap();
-                    let link = mount.join(name);
+                    std::fs::write(self.path.join(&version).join(name), text).unwrap();
+                    let link = self.path.join(name);
                     if std::fs::symlink_metadata(&link).is_err() {
                         std::os::unix::fs::symlink(Path::new("..data").join(name), &link).unwrap();
                     }
                 }
-                let tmp = mount.join("..data_tmp");
+                let tmp = self.path.join("..data_tmp");
                 std::os::unix::fs::symlink(&version, &tmp).unwrap();
-                std::fs::rename(&tmp, mount.join("..data")).unwrap();
+                std::fs::rename(&tmp, self.path.join("..data")).unwrap();
             }
         }
     }
+}
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+/// The proxy binary with its files in a [`Mount`].
+struct Proxy {
+    bin: Binary,
+    mount: Mount,
+}
+
+impl std::ops::Deref for Proxy {
+    type Target = Binary;
+
+    fn deref(&self) -> &Binary {
+        &self.bin
+    }
+}
+
+impl Proxy {
+    async fn start(layout: Layout) -> Proxy {
+        let mut mount = None;
+        let bin = Binary::start(|dir, provider, key| {
+            let mut m = Mount {
+                path: dir.join("secret"),
+                layout,
+                generation: 0,
+            };
+            m.write(&Material {
+                static_key: key.clone(),
+                chain: provider.issue(&key.public, Duration::from_secs(3600)),
+                caps_name: "Example 1.0",
+            });
+            let files = Files {
+                static_key: m.path.join("static.key"),
+                chain: m.path.join("chain.b64"),
+                extra: format!("[caps]\nfile = {:?}\n", m.path.join("capabilities.toml")),
+            };
+            mount = Some(m);
+            files
+        })
+        .await;
+        Proxy {
+            bin,
+            mount: mount.expect("written"),
+        }
+    }
+
+    /// The directory the configuration names the files in.
+    fn mounted(&self) -> &Path {
+        &self.mount.path
+    }
+
+    fn write_material(&mut self, m: &Material) {
+        self.mount.write(m);
     }
 
     fn hangup(&self) {
-        let status = Command::new("kill")
-            .arg("-HUP")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -HUP failed");
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT;
-        while http_get(self.admin_addr, "/ready").await.map(|(s, _)| s) != Some(200) {
-            assert!(
-                Instant::now() < deadline,
-                "never ready; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.signal("HUP");
     }
 
     /// The value of one series at `/metrics`.
@@ -205,12 +160,6 @@ impl Proxy {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    fn client(&self, account: u64) -> ClientOptions {
-        let mut options = ClientOptions::new(account);
-        options.root_key = Some(self.provider.root.public);
-        options
     }
 
     /// A fresh login; returns the static key the proxy showed.
@@ -263,26 +212,6 @@ impl Proxy {
             caps_name,
         }
     }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A message to the client's own account comes back through the proxy.
-async fn round_trip(client: &mut SimClient, account: u64, id: &str) {
-    let payload = Opaque::from_bytes(b"c2VjcmV0IHBheWxvYWQ=".to_vec());
-    client
-        .send(&sim::message(account, id, payload.clone()))
-        .await
-        .unwrap();
-    let got = recv_skip_acks(client).await.expect("message came back");
-    assert_eq!(attr(&got, "id").as_deref(), Some(id));
 }
 
 #[tokio::test]

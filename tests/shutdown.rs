@@ -6,171 +6,46 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use interop_proxy::noise::{Keypair, SecretKey};
-use interop_proxy::sim::{self, ClientOptions, Pki, ServerOptions, SimClient, SimServer};
+use interop_proxy::sim::{self, SimClient};
 use interop_proxy::stanza::Opaque;
+use support::binary::{plain_key_files, round_trip, Binary, Files};
 use support::*;
 use tokio::net::TcpStream;
 
 /// The proxy binary running as a child process in front of a reference server.
-struct Proxy {
-    child: Child,
-    proxy_addr: SocketAddr,
-    admin_addr: SocketAddr,
-    provider: Pki,
-    dir: tempfile::TempDir,
-    server: SimServer,
+type Proxy = Binary;
+
+/// The proxy with `shutdown.grace = grace`.
+async fn start(grace: &str) -> Proxy {
+    Binary::start(|dir, provider, key| Files {
+        extra: format!("[shutdown]\ngrace = \"{grace}\"\n"),
+        ..plain_key_files(dir, provider, key)
+    })
+    .await
 }
 
-impl Proxy {
-    async fn start(grace: &str) -> Proxy {
-        let whatsapp = Pki::generate();
-        let server_key = Keypair::generate();
-        let server = SimServer::start(ServerOptions {
-            cert_chain: whatsapp.issue(&server_key.public, Duration::from_secs(3600)),
-            static_key: server_key,
-        })
-        .await
-        .unwrap();
-
-        let provider = Pki::generate();
-        let dir = tempfile::tempdir().unwrap();
-        let proxy_key = Keypair::generate();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let static_key = write("static.key", &proxy_key.secret.to_file_text());
-        let seed = write("seed.key", &SecretKey::generate().to_file_text());
-        let chain = write(
-            "chain.b64",
-            &base64::engine::general_purpose::STANDARD
-                .encode(provider.issue(&proxy_key.public, Duration::from_secs(3600))),
+/// Waits for the process to exit, at most `within`.
+async fn exit(proxy: &mut Proxy, within: Duration) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = proxy.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not exit within {within:?}; log:\n{}",
+            proxy.log()
         );
-        let proxy_addr = free_port();
-        let admin_addr = free_port();
-        let root = base64::engine::general_purpose::STANDARD.encode(whatsapp.root.public);
-        let config = write(
-            "interop-proxy.toml",
-            &format!(
-                "listen = \"{proxy_addr}\"\n\
-                 [admin]\nlisten = \"{admin_addr}\"\n\
-                 [noise]\nstatic_key_file = {static_key:?}\ncert_chain_file = {chain:?}\n\
-                 [upstream]\naddr = \"{}\"\nroot_key = \"{root}\"\nkey_seed_file = {seed:?}\n\
-                 [auth]\nmode = \"none\"\n\
-                 [shutdown]\ngrace = \"{grace}\"\n",
-                server.addr()
-            ),
-        );
-        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_interop-proxy"))
-            .env_clear()
-            .env("INTEROP_PROXY_LOG", "info")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let proxy = Proxy {
-            child,
-            proxy_addr,
-            admin_addr,
-            provider,
-            dir,
-            server,
-        };
-        proxy.wait_for("/ready", 200).await;
-        proxy
-    }
-
-    /// The proxy's log so far, for failure messages.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    async fn status(&self, path: &str) -> Option<u16> {
-        http_status(self.admin_addr, path).await
-    }
-
-    /// Polls the admin endpoint until `path` answers `code`.
-    async fn wait_for(&self, path: &str, code: u16) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if self.status(path).await == Some(code) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path} never answered {code}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits for the process to exit, at most `within`.
-    async fn exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the proxy did not exit within {within:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn client(&self, account: u64) -> ClientOptions {
-        let mut options = ClientOptions::new(account);
-        options.root_key = Some(self.provider.root.public);
-        options
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        // A failed test must not leave the child behind.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// The status code of `GET path`, or `None` when the endpoint cannot be reached.
 async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     http_get(addr, path).await.map(|(status, _)| status)
-}
-
-/// Sends a message to the client's own account and waits for it to come back.
-async fn round_trip(client: &mut SimClient, account: u64, id: &str) {
-    let payload = Opaque::from_bytes(b"c2VjcmV0IHBheWxvYWQ=".to_vec());
-    client
-        .send(&sim::message(account, id, payload.clone()))
-        .await
-        .unwrap();
-    let got = recv_skip_acks(client).await.expect("message came back");
-    assert_eq!(attr(&got, "id").as_deref(), Some(id));
-    assert_eq!(got.node().find("enc").unwrap().opaque(), Some(&payload));
 }
 
 async fn refuses_connections(addr: SocketAddr) {
@@ -184,7 +59,7 @@ async fn refuses_connections(addr: SocketAddr) {
 /// Drains on `signal` while one session is live; the session keeps relaying, ends by
 /// itself, and the process exits 0 right after although the grace is long.
 async fn drains_until_the_last_session_ends(signal: &str) {
-    let mut proxy = Proxy::start("60s").await;
+    let mut proxy = start("60s").await;
     assert_eq!(proxy.status("/live").await, Some(200));
     let mut client = SimClient::login(proxy.proxy_addr, &proxy.client(7))
         .await
@@ -211,7 +86,7 @@ async fn drains_until_the_last_session_ends(signal: &str) {
 
     let closed = Instant::now();
     client.close().await;
-    let status = proxy.exit(Duration::from_secs(5)).await;
+    let status = exit(&mut proxy, Duration::from_secs(5)).await;
     assert!(
         status.success(),
         "exit status {status}; log:\n{}",
@@ -233,7 +108,7 @@ async fn sigint_drains_like_sigterm() {
 
 #[tokio::test]
 async fn sessions_past_the_grace_get_a_503_shutdown_stream_error() {
-    let mut proxy = Proxy::start("1s").await;
+    let mut proxy = start("1s").await;
     let mut first = SimClient::login(proxy.proxy_addr, &proxy.client(1))
         .await
         .unwrap();
@@ -261,7 +136,7 @@ async fn sessions_past_the_grace_get_a_503_shutdown_stream_error() {
     );
     drop(first);
     drop(second);
-    let status = proxy.exit(Duration::from_secs(5)).await;
+    let status = exit(&mut proxy, Duration::from_secs(5)).await;
     assert!(
         status.success(),
         "exit status {status}; log:\n{}",
@@ -276,10 +151,10 @@ async fn sessions_past_the_grace_get_a_503_shutdown_stream_error() {
 
 #[tokio::test]
 async fn an_idle_proxy_exits_at_once() {
-    let mut proxy = Proxy::start("60s").await;
+    let mut proxy = start("60s").await;
     let signalled = Instant::now();
     proxy.signal("TERM");
-    let status = proxy.exit(Duration::from_secs(3)).await;
+    let status = exit(&mut proxy, Duration::from_secs(3)).await;
     assert!(
         status.success(),
         "exit status {status}; log:\n{}",
@@ -291,7 +166,7 @@ async fn an_idle_proxy_exits_at_once() {
 
 /// How long after the grace the process exited, and that it exited 0.
 async fn exit_after_grace(proxy: &mut Proxy, signalled: Instant, grace: Duration) -> Duration {
-    let status = proxy.exit(grace + Duration::from_secs(10)).await;
+    let status = exit(proxy, grace + Duration::from_secs(10)).await;
     assert!(
         status.success(),
         "exit status {status}; log:\n{}",
@@ -304,7 +179,7 @@ async fn exit_after_grace(proxy: &mut Proxy, signalled: Instant, grace: Duration
 #[tokio::test]
 async fn the_exit_follows_the_grace_within_2s_when_1000_peers_keep_their_sockets_open() {
     let grace = Duration::from_secs(2);
-    let mut proxy = Proxy::start("2s").await;
+    let mut proxy = start("2s").await;
     let mut clients = Vec::new();
     for account in 0..1000 {
         clients.push(
@@ -340,7 +215,7 @@ async fn the_exit_follows_the_grace_within_2s_when_1000_peers_keep_their_sockets
 #[tokio::test]
 async fn stalled_peers_on_either_side_cannot_hold_the_exit() {
     let grace = Duration::from_secs(2);
-    let mut proxy = Proxy::start("2s").await;
+    let mut proxy = start("2s").await;
     let mut readers = Vec::new();
     for account in 0..20 {
         readers.push(
@@ -410,7 +285,7 @@ async fn stalled_peers_on_either_side_cannot_hold_the_exit() {
 /// proxied session keeps relaying.
 #[tokio::test]
 async fn probes_answer_beside_thousands_of_idle_admin_sockets() {
-    let proxy = Proxy::start("1s").await;
+    let proxy = start("1s").await;
     let mut session = SimClient::login(proxy.proxy_addr, &proxy.client(1))
         .await
         .unwrap();

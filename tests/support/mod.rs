@@ -251,3 +251,5 @@ pub async fn forwarder(
 pub fn speak_xml(c: &mut interop_proxy::config::Config) {
     c.stanza.encoding = interop_proxy::stanza::Encoding::Xml;
 }
+pub mod binary;
+pub mod logs;
