@@ -29,6 +29,8 @@
 //! - `admin`: `/metrics`, `/live`, `/ready`.
 //! - `lifecycle`: the process's phase (starting, ready, draining, stopped), which
 //!   readiness and the drain both read.
+//! - `material`: the keys, chain and files sessions share, read and checked; start-up
+//!   and reloads both go through it.
 //! - `reload`: new keys, chain and files on SIGHUP or a change on disk.
 //! - [`app`]: wiring: keys, listeners, sessions, admin, reloads, drain.
 //! - [`https`]: the outbound HTTPS client (capability lookup, JWKS).
@@ -55,6 +57,7 @@ pub mod demo;
 pub mod frame;
 pub mod https;
 pub(crate) mod lifecycle;
+pub(crate) mod material;
 pub mod metrics;
 pub mod noise;
 pub mod pipeline;

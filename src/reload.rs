@@ -21,10 +21,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::app::load_shared;
 use crate::auth::KeySource;
 use crate::config::Config;
 use crate::lifecycle::PhaseView;
+use crate::material::load_shared;
 use crate::noise::cert;
 use crate::session::Shared;
 
