@@ -155,7 +155,7 @@ pub fn load_shared_except(
 }
 
 /// Builds the authenticator; with `auth.mode = "jwt"` the key set is not fetched yet
-/// ([`crate::app::App::bind`] does that, and a failure there does not stop the proxy).
+/// (`App::bind` does that, and a failure there does not stop the proxy).
 fn load_auth(config: &Config, problems: &mut Problems<'_>) -> Option<Authenticator> {
     let products = config
         .auth
