@@ -1,7 +1,10 @@
 //! `interop-proxy bench --test`: every workload of the benchmark harness runs once at a
-//! token size through real child processes and sockets, and the JSON holds every figure
-//! the README's performance table and its targets are read from. The figures themselves
-//! are not judged here (this is a debug build on a shared machine); `bench` measures them.
+//! token size through real child processes and sockets, on all four paths, and the JSON
+//! holds every figure the README's performance table and its targets are read from. The
+//! figures themselves are not judged here (this is a debug build on a shared machine);
+//! `bench` measures them.
+//!
+//! Needs `haproxy` (Debian package `haproxy`; `scripts/test` installs it), the fourth path.
 
 use std::process::Command;
 
@@ -24,6 +27,16 @@ const REQUIRED: &[&str] = &[
     "scale.relay_cpu_ratio_high_to_low",
     "slow.added_p50_ratio_to_handshake",
     "primitives.x25519_dh_per_s",
+    "handshake.added_cpu_us_per_login",
+    "handshake.patterns_floor_us_per_login",
+    "relay.proxy_cpu_ratio_to_haproxy",
+    "relay.fixed_rate_cpu_ratio_to_haproxy",
+    "relay.fixed_rate_stanzas_per_s_per_core",
+    "latency.p50_added_ratio_to_haproxy",
+    "latency.p99_added_ratio_to_haproxy",
+    "reconnect.failures",
+    "reconnect.time_ratio_to_plain",
+    "idle.kernel_bytes_per_session",
 ];
 
 #[test]
@@ -42,9 +55,15 @@ fn every_workload_runs_and_reports_every_figure() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The table names all three paths and prints the ratio rows with their targets.
+    assert!(
+        !stdout.contains("haproxy: not installed"),
+        "haproxy is not installed: this test needs it for the bench's fourth path. \
+         Install it with `apt-get install haproxy` (scripts/test does, as root)."
+    );
     for needle in [
         "direct",
         "relay",
+        "haproxy",
         "proxy",
         "ratios (medians)",
         "<= 1.25",
@@ -64,6 +83,13 @@ fn every_workload_runs_and_reports_every_figure() {
         .collect();
     assert!(missing.is_empty(), "not finite numbers: {missing:?}");
     assert_eq!(figures["setup"]["test"], Value::Bool(true));
+    // The proxy runs as deployed: tokens checked, the upstream by name.
+    assert_eq!(figures["setup"]["proxy_upstream"], "localhost");
+    assert_eq!(
+        figures["reconnect"]["failures"], 0.0,
+        "{}",
+        figures["reconnect"]
+    );
 }
 
 fn lookup<'a>(figures: &'a Value, key: &str) -> &'a Value {

@@ -128,3 +128,69 @@ fn rate(each: Duration, mut f: impl FnMut()) -> f64 {
         batch = (batch * 2).min(4096);
     }
 }
+
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (nanoseconds on
+/// the CPU), so that a measurement is not stretched by the time other processes of a
+/// shared machine took the core.
+pub fn thread_cpu() -> anyhow::Result<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").map_err(|e| {
+        anyhow::anyhow!("reading /proc/thread-self/schedstat (CONFIG_SCHEDSTATS): {e}")
+    })?;
+    let ns: u64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("unreadable /proc/thread-self/schedstat: {text:?}"))?;
+    Ok(Duration::from_nanos(ns))
+}
+
+/// The X25519 operations of a handshake in thread CPU time, with the implementation the
+/// proxy's handshakes use.
+#[derive(Clone, Copy, Debug)]
+pub struct X25519Cost {
+    /// One DH (variable-base multiplication), µs.
+    pub dh_us: f64,
+    /// One key generation (fixed-base multiplication), µs.
+    pub keygen_us: f64,
+}
+
+impl X25519Cost {
+    /// `dh` DH operations and `keygen` key generations, µs.
+    pub fn floor(&self, dh: u32, keygen: u32) -> f64 {
+        f64::from(dh) * self.dh_us + f64::from(keygen) * self.keygen_us
+    }
+}
+
+/// Measures [`X25519Cost`] over about `each` of thread CPU time per operation.
+pub fn x25519_thread_cpu(each: Duration) -> anyhow::Result<X25519Cost> {
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let remote = x25519::public_key(&[0x42; 32]);
+    let keygen_us = cpu_per_call(each, || {
+        secret[0] = secret[0].wrapping_add(1);
+        std::hint::black_box(x25519::public_key(&secret));
+    })?;
+    let dh_us = cpu_per_call(each, || {
+        std::hint::black_box(x25519::dh(&secret, &remote));
+    })?;
+    Ok(X25519Cost { dh_us, keygen_us })
+}
+
+/// Calls `f` until it has used about `each` of this thread's CPU; µs of CPU per call.
+fn cpu_per_call(each: Duration, mut f: impl FnMut()) -> anyhow::Result<f64> {
+    for _ in 0..16 {
+        f();
+    }
+    let start = thread_cpu()?;
+    let mut calls = 0u64;
+    loop {
+        for _ in 0..64 {
+            f();
+        }
+        calls += 64;
+        let used = thread_cpu()? - start;
+        if used >= each {
+            return Ok(used.as_secs_f64() * 1e6 / calls as f64);
+        }
+    }
+}
