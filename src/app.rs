@@ -125,3 +125,18 @@ impl App {
         admin.abort();
     }
 }
+
+/// Logs to stderr; `INTEROP_PROXY_LOG` sets levels (`RUST_LOG` syntax, default `info`),
+/// `INTEROP_PROXY_LOG_FORMAT=json` switches to one JSON object per line.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INTEROP_PROXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("INTEROP_PROXY_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

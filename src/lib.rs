@@ -39,8 +39,9 @@
 //!
 //! - `sim`: a reference WhatsApp-side server and client for tests, demo and benches.
 //! - `demo`: the whole deployment on loopback, for `interop-proxy demo` and tests.
-//! - `bench`: `interop-proxy bench`, the proxy against a direct connection and plain
-//!   TCP relays.
+//!
+//! The side-by-side benchmark is its own binary, `src/bin/interop-proxy-bench` (feature
+//! `bench`).
 // `deny`, not `forbid`: `noise::x25519` calls AWS-LC's X25519 directly, which the
 // README's performance section shows is worth it; it is the one module that allows it.
 #![deny(unsafe_code)]
@@ -48,8 +49,6 @@
 pub(crate) mod admin;
 pub mod app;
 pub(crate) mod auth;
-#[cfg(feature = "demo")]
-pub mod bench;
 pub mod caps;
 pub mod config;
 #[cfg(feature = "demo")]

@@ -69,18 +69,11 @@ enum Command {
         #[arg(long)]
         xml: bool,
     },
-    /// Compare direct, plain TCP relay and proxy on loopback; the primitives' speed.
-    #[cfg(feature = "demo")]
-    Bench(interop_proxy::bench::BenchArgs),
-    /// A process of `bench` (server, relay or proxy); not for direct use.
-    #[cfg(feature = "demo")]
-    #[command(hide = true)]
-    BenchChild(interop_proxy::bench::ChildArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    interop_proxy::app::init_tracing();
     match cli.command {
         None => run_proxy(cli.config),
         Some(Command::Keygen { out }) => result(keygen(&out)),
@@ -98,25 +91,6 @@ fn main() -> ExitCode {
             duration,
             xml,
         }) => result(demo(clients, duration.into(), xml)),
-        #[cfg(feature = "demo")]
-        Some(Command::Bench(args)) => result(interop_proxy::bench::run(args)),
-        #[cfg(feature = "demo")]
-        Some(Command::BenchChild(args)) => result(interop_proxy::bench::run_child(args)),
-    }
-}
-
-/// Logs to stderr; `INTEROP_PROXY_LOG` sets levels (`RUST_LOG` syntax, default `info`),
-/// `INTEROP_PROXY_LOG_FORMAT=json` switches to one JSON object per line.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INTEROP_PROXY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("INTEROP_PROXY_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 

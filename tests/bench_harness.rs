@@ -1,4 +1,4 @@
-//! `interop-proxy bench --test`: every workload of the benchmark harness runs once at a
+//! `interop-proxy-bench --test`: every workload of the benchmark harness runs once at a
 //! token size through real child processes and sockets, on all four paths, and the JSON
 //! holds every figure the README's performance table and its targets are read from. The
 //! figures themselves are not judged here (this is a debug build on a shared machine);
@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_interop-proxy");
+const BIN: &str = env!("CARGO_BIN_EXE_interop-proxy-bench");
 
 /// The keys the harness promises, as `section.key`; each must be a finite number.
 const REQUIRED: &[&str] = &[
@@ -44,7 +44,7 @@ fn every_workload_runs_and_reports_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let out = Command::new(BIN)
-        .args(["bench", "--test", "--json"])
+        .args(["--test", "--json"])
         .arg(&json)
         .output()
         .unwrap();

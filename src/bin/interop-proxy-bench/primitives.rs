@@ -8,7 +8,7 @@ use rand::RngCore;
 use snow::params::{CipherChoice, DHChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver, RingResolver};
 
-use crate::noise::x25519;
+use interop_proxy::noise::x25519;
 
 /// One resolver's figures; `None` where the resolver lacks the primitive.
 #[derive(Clone, Debug, Default)]

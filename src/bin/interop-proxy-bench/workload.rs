@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::driver::{self, Mode, Samples, Shared, Slot};
 use super::jwt::Tokens;
 use super::traffic::Traffic;
-use crate::sim::{ClientOptions, SimClient};
+use interop_proxy::sim::{ClientOptions, SimClient};
 
 /// Where clients connect, and what they pin and verify there.
 #[derive(Clone)]

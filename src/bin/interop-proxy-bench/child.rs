@@ -1,10 +1,10 @@
 //! The processes of a bench run other than the clients: the reference server, the plain
 //! TCP relay and the proxy each run in a child process (this binary, re-executed with the
-//! hidden `bench-child` subcommand), and HAProxy in its own, so that their CPU time and
+//! hidden `child` subcommand), and HAProxy in its own, so that their CPU time and
 //! memory can be read from `/proc` apart from the clients', and so that each has its own
 //! open-file limit.
 //!
-//! A `bench-child` prints one line `READY key=value ...` on stdout once it listens, and
+//! A `child` prints one line `READY key=value ...` on stdout once it listens, and
 //! exits when its stdin reaches end of file (the parent closed it, or died). Every figure
 //! read from `/proc` is checked to come from the process that owns the listening socket:
 //! a wrapper that forks (rather than execs) would otherwise be measured in its place.
@@ -19,12 +19,12 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 
-use crate::app::App;
-use crate::config::AuthMode;
-use crate::noise::{keys, Keypair};
-use crate::sim::{Pki, ServerOptions, SimServer};
+use interop_proxy::app::App;
+use interop_proxy::config::AuthMode;
+use interop_proxy::noise::{keys, Keypair};
+use interop_proxy::sim::{Pki, ServerOptions, SimServer};
 
-/// The hidden `bench-child` subcommand.
+/// The hidden `child` subcommand.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ChildArgs {
     /// Which process to be.
@@ -119,7 +119,7 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                 let root = keys::public_key_from_base64(&root).map_err(anyhow::Error::msg)?;
                 let dir = tempfile::tempdir()?;
                 let (mut config, provider, proxy_key) =
-                    crate::demo::loopback_config(dir.path(), &upstream, root)?;
+                    interop_proxy::demo::loopback_config(dir.path(), &upstream, root)?;
                 config.shutdown.grace = Duration::from_millis(100);
                 if let Some(secs) = handshake_timeout_s {
                     config.limits.handshake_timeout = Duration::from_secs(secs);
@@ -185,7 +185,7 @@ pub struct Launch {
     pub cpu: Option<usize>,
     /// Where its stderr goes; inherited when `None`.
     pub log: Option<PathBuf>,
-    /// `INTEROP_PROXY_LOG` for a `bench-child`.
+    /// `INTEROP_PROXY_LOG` for a `child`.
     pub log_level: Option<&'static str>,
 }
 
@@ -201,16 +201,16 @@ pub struct Child {
     wrapped: bool,
     /// Its stderr, when it goes to a file.
     log: Option<PathBuf>,
-    /// Whether it exits by itself when its stdin closes (a `bench-child` does).
+    /// Whether it exits by itself when its stdin closes (a `child` does).
     exits_on_eof: bool,
 }
 
 impl Child {
-    /// Starts `bench-child ARGS...` and waits for its `READY` line.
+    /// Starts `child ARGS...` and waits for its `READY` line.
     pub fn spawn(args: &[&str], launch: &Launch) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let role = args.first().copied().unwrap_or_default();
-        let mut all = vec!["bench-child"];
+        let mut all = vec!["child"];
         all.extend_from_slice(args);
         let (mut command, wrapped) = command(role, &exe, &all, launch)?;
         command.env("INTEROP_PROXY_LOG", launch.log_level.unwrap_or("warn"));

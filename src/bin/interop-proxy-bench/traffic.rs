@@ -7,8 +7,8 @@
 
 use rand::RngCore;
 
-use crate::stanza::binary::{BinaryCodec, BytesWidth, Content, Jid, Leg, Node, Str, Value};
-use crate::stanza::{compress_frame, Limits, Opaque, Stanza};
+use interop_proxy::stanza::binary::{BinaryCodec, BytesWidth, Content, Jid, Leg, Node, Str, Value};
+use interop_proxy::stanza::{compress_frame, Limits, Opaque, Stanza};
 
 /// The token dictionary of the clients' default version (WA 6.3).
 const DICTIONARY: u8 = 3;
@@ -201,7 +201,7 @@ fn random(len: usize) -> Opaque {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stanza::StanzaCodec;
+    use interop_proxy::stanza::StanzaCodec;
 
     #[test]
     fn messages_have_the_sizes_and_compressed_frames_decode() {

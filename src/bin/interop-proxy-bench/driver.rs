@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use super::traffic::{self, Outgoing, Traffic};
-use crate::sim::SimClient;
-use crate::stanza::Kind;
+use interop_proxy::sim::SimClient;
+use interop_proxy::stanza::Kind;
 
 /// What the sessions of a workload do; the workload changes it for all at once.
 #[derive(Clone, Copy, Debug)]
