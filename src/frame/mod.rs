@@ -191,8 +191,9 @@ impl FrameReader {
         self.buf.reserve(needed.max(READ_CHUNK));
         // Through `AsyncRead` rather than `try_read_buf`: tokio clears the readiness when a
         // read comes back shorter than the room offered (the socket is drained), which
-        // saves the `EAGAIN` read that would otherwise follow every burst: one system call
-        // in three on a lightly loaded session (strace of the bench's latency workload).
+        // saves the `EAGAIN` read that would otherwise follow every burst, a large share
+        // of the system calls of a lightly loaded session (strace of the benchmark's
+        // latency workload shows it).
         match tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.buf) {
             Poll::Ready(Ok(0)) => Poll::Ready(Ok(false)),
             Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),

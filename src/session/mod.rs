@@ -127,7 +127,8 @@ pub async fn run(
         () = drain.grace_expired() => return SessionError::Shutdown.outcome(),
     };
     // By reference: an `async fn` keeps its arguments and their moved-in copies apart,
-    // which for this 400-byte value would be paid by every session for its whole life.
+    // and for a value this large the copy would be paid by every session for its whole
+    // life.
     relay::relay(&shared.limits, &mut session, drain).await
 }
 
