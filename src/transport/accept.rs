@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
+/// The client listener's accept queue: Linux's default `somaxconn`, which also caps it.
+/// After a rollout every client of a pod reconnects at once; connections that find the
+/// queue full are dropped by the kernel and come back only after the client's SYN
+/// retransmit, a second or more later, which is what stretches a reconnect wave.
+const ACCEPT_BACKLOG: u32 = 4096;
 /// First pause after a failed accept; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts in a row.
@@ -71,7 +76,7 @@ pub fn bind_listener(addr: SocketAddr, save_syns: bool) -> std::io::Result<TcpLi
         super::signals::save_syns(&socket)?;
     }
     socket.bind(addr)?;
-    socket.listen(1024)
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Dials `addr` (`host:port`) within `timeout`, with TCP_NODELAY for the same reason as

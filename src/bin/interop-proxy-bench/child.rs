@@ -101,7 +101,10 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                 drop(server);
             }
             Role::Relay { upstream } => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                // The proxy's own listener (accept queue, TCP_NODELAY), so that a
+                // reconnect wave compares relaying, not the depth of two queues.
+                let listener =
+                    interop_proxy::transport::bind_listener("127.0.0.1:0".parse()?, false)?;
                 ready(&[("addr", listener.local_addr()?.to_string())]);
                 tokio::select! {
                     _ = super::plain_relay::serve(listener, upstream) => {}
