@@ -10,9 +10,10 @@ use crate::admin;
 use crate::config::Config;
 use crate::lifecycle::{Lifecycle, PhaseView};
 use crate::reload::Reloader;
-use crate::session::{self, Shared, Signals};
+use crate::session::{self, Signals};
 
 pub use crate::material::{load_shared, load_shared_except};
+pub use crate::session::Shared;
 
 /// A proxy with its listeners bound and keys loaded, ready to run.
 pub struct App {
@@ -37,7 +38,14 @@ impl App {
     /// together, one per line.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let shared =
-            Arc::new(load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?);
+            load_shared(config).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+        Self::bind_with(config, shared).await
+    }
+
+    /// [`App::bind`] with the material already read and checked (by `run`, which
+    /// checks the files together with the configuration), so nothing is read twice.
+    pub async fn bind_with(config: &Config, shared: Shared) -> anyhow::Result<Self> {
+        let shared = Arc::new(shared);
         // SPEC §4: the key set is there before the first client. A failure does not stop
         // the proxy: clients are refused with 401 until a later fetch (on an unknown key
         // id) succeeds, and the provider's JWKS endpoint may just be starting too.

@@ -98,20 +98,29 @@ fn main() -> ExitCode {
 /// chain, capabilities), so that one run lists every problem: a bad value must not hide
 /// a missing key file until the next restart. Otherwise prints them, one per line, and
 /// gives exit status 64.
-fn load_config(
-    path: Option<PathBuf>,
-) -> Result<(Config, interop_proxy::config::Provenance), ExitCode> {
+fn load_config(path: Option<PathBuf>) -> Result<Loaded, ExitCode> {
     let loaded = Config::load_all(path.as_deref());
     let mut problems = loaded.problems;
-    let files = interop_proxy::app::load_shared_except(&loaded.config, &loaded.reported);
-    if let Err(file_problems) = files {
-        problems.extend(file_problems);
-    }
-    if problems.is_empty() {
-        return Ok((loaded.config, loaded.provenance));
+    match interop_proxy::app::load_shared_except(&loaded.config, &loaded.reported) {
+        Ok(shared) if problems.is_empty() => {
+            return Ok(Loaded {
+                config: loaded.config,
+                provenance: loaded.provenance,
+                shared,
+            })
+        }
+        Ok(_) => {}
+        Err(file_problems) => problems.extend(file_problems),
     }
     eprintln!("{}", interop_proxy::config::ConfigErrors(problems));
     Err(ExitCode::from(EXIT_CONFIG))
+}
+
+/// A configuration and the material it names, both checked.
+struct Loaded {
+    config: Config,
+    provenance: interop_proxy::config::Provenance,
+    shared: interop_proxy::app::Shared,
 }
 
 /// `check-config`: loads the configuration and reads the key files as `run` would, then
@@ -119,8 +128,8 @@ fn load_config(
 /// Key files are read to check them, never printed: only their paths are.
 fn check_config(path: Option<PathBuf>) -> ExitCode {
     match load_config(path) {
-        Ok((config, provenance)) => {
-            print!("{}", config.explain(&provenance));
+        Ok(loaded) => {
+            print!("{}", loaded.config.explain(&loaded.provenance));
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -129,13 +138,13 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains.
 fn run_proxy(path: Option<PathBuf>) -> ExitCode {
-    let (config, _) = match load_config(path) {
+    let Loaded { config, shared, .. } = match load_config(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
-        let app = match App::bind(&config).await {
+        let app = match App::bind_with(&config, shared).await {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("{e}");

@@ -62,17 +62,21 @@ pub fn load_shared_except(
     };
     // SPEC §6 and §9: a chain the clients would refuse is refused here, at start-up and on
     // every reload, before any client sees it.
+    let mut cert_not_after = None;
     if let (Some(key), Some(chain), Some(path)) = (
         &static_key,
         &cert_chain,
         config.noise.cert_chain_file.as_deref(),
     ) {
-        if let Err(e) = cert::verify_own_chain(chain, &key.public, cert::unix_now()) {
-            let line = format!(
-                "noise.cert_chain_file: {}: not valid for noise.static_key_file: {e}",
-                path.display()
-            );
-            problems.push(&[CHAIN], line);
+        match cert::verify_own_chain(chain, &key.public, cert::unix_now()) {
+            Ok(not_after) => cert_not_after = Some(not_after),
+            Err(e) => {
+                let line = format!(
+                    "noise.cert_chain_file: {}: not valid for noise.static_key_file: {e}",
+                    path.display()
+                );
+                problems.push(&[CHAIN], line);
+            }
         }
     }
     let auth = load_auth(config, &mut problems);
@@ -97,6 +101,7 @@ pub fn load_shared_except(
         Some(static_key),
         Some(key_seed),
         Some(cert_chain),
+        Some(cert_not_after),
         Some(addr),
         Some(auth),
         Some(caps),
@@ -105,6 +110,7 @@ pub fn load_shared_except(
         static_key,
         key_seed,
         cert_chain,
+        cert_not_after,
         addr,
         auth,
         caps,
@@ -120,6 +126,7 @@ pub fn load_shared_except(
     Ok(Shared {
         static_key,
         cert_chain,
+        cert_not_after,
         versions: config.client.versions.iter().map(version).collect(),
         client_proxy_protocol: config.client.proxy_protocol,
         upstream: UpstreamSettings {

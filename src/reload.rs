@@ -25,7 +25,6 @@ use crate::auth::KeySource;
 use crate::config::Config;
 use crate::lifecycle::PhaseView;
 use crate::material::load_shared;
-use crate::noise::cert;
 use crate::session::Shared;
 
 /// How often the files are read; with the settling interval, a change is in force
@@ -133,13 +132,7 @@ impl Reloader {
 
 /// Sets the expiry gauge from the chain `shared` presents.
 pub(crate) fn publish_chain_expiry(shared: &Shared) {
-    if let Ok(not_after) = cert::verify_own_chain(
-        &shared.cert_chain,
-        &shared.static_key.public,
-        cert::unix_now(),
-    ) {
-        crate::metrics::set_cert_chain_not_after(not_after);
-    }
+    crate::metrics::set_cert_chain_not_after(shared.cert_not_after);
 }
 
 /// The files SPEC §9 reloads, as `config` names them.

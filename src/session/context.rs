@@ -18,6 +18,8 @@ pub struct Shared {
     pub static_key: Keypair,
     /// The encoded `CertChain` presented to clients.
     pub cert_chain: Bytes,
+    /// When that chain stops being valid (Unix seconds), as its check found.
+    pub cert_not_after: u64,
     /// Versions accepted in the client's intro header.
     pub versions: Vec<WireVersion>,
     /// Whether clients arrive behind a load balancer that sends PROXY v2.
