@@ -2,10 +2,6 @@
 //! client's SYN as the proxy's kernel received it, and TLV 0xE1, the client
 //! connection's RTT and variance; or, behind a load balancer, the balancer's own TLVs
 //! of those types, forwarded unchanged. Over loopback, with the real kernel.
-//!
-//! The SYN tests are ignored while the build has no reader of the kernel's saved SYN
-//! (`transport::signals::READS_SAVED_SYN`); run them with `--include-ignored` once it
-//! has one. Every other test runs either way.
 
 mod support;
 
@@ -100,7 +96,7 @@ fn assert_rtt(tlvs: &[(u8, Vec<u8>)]) -> Rtt {
 }
 
 #[tokio::test]
-async fn the_clients_rtt_reaches_the_server_and_no_syn_is_invented() {
+async fn the_clients_rtt_reaches_the_server_beside_its_syn_on_both_families() {
     for listen in ["127.0.0.1:0", "[::1]:0"] {
         let d = deployment(|c| c.listen = listen.parse().unwrap()).await;
         let (peer, tlvs) = session_seen_by_server(&d, 1).await;
@@ -125,7 +121,6 @@ async fn the_clients_rtt_reaches_the_server_and_no_syn_is_invented() {
 }
 
 #[tokio::test]
-#[ignore = "needs a reader of TCP_SAVED_SYN (transport::signals::READS_SAVED_SYN)"]
 async fn the_clients_ipv4_syn_reaches_the_server() {
     let d = deployment(|_| {}).await;
     let (peer, tlvs) = session_seen_by_server(&d, 1).await;
@@ -135,7 +130,6 @@ async fn the_clients_ipv4_syn_reaches_the_server() {
 }
 
 #[tokio::test]
-#[ignore = "needs a reader of TCP_SAVED_SYN (transport::signals::READS_SAVED_SYN)"]
 async fn the_clients_ipv6_syn_reaches_the_server() {
     let d = deployment(|c| c.listen = "[::1]:0".parse().unwrap()).await;
     let (peer, tlvs) = session_seen_by_server(&d, 1).await;
@@ -146,7 +140,6 @@ async fn the_clients_ipv6_syn_reaches_the_server() {
 }
 
 #[tokio::test]
-#[ignore = "needs a reader of TCP_SAVED_SYN (transport::signals::READS_SAVED_SYN)"]
 async fn two_sessions_carry_their_own_syns() {
     let d = deployment(|_| {}).await;
     let (peer1, tlvs1) = session_seen_by_server(&d, 1).await;

@@ -3,8 +3,8 @@
 //! PROXY v2 header can carry them. Linux only; elsewhere every signal is one the kernel
 //! cannot give, so none is sent.
 //!
-//! Each read is one `getsockopt` per session: `TCP_SAVED_SYN` after accept and
-//! `TCP_INFO` when the upstream is dialled.
+//! The reads are `getsockopt` calls: `TCP_SAVED_SYN` after accept (a few, see
+//! `sys::take_saved_syn`) and one `TCP_INFO` when the upstream is dialled.
 
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -16,15 +16,8 @@ pub const TLV_RTT: u8 = 0xE1;
 /// TCP header (with options) fit; a longer copy is not a plain SYN.
 pub const MAX_SYN_BYTES: usize = 120;
 
-/// Whether this build can read the SYN the kernel saved.
-///
-/// It cannot yet: `TCP_SAVED_SYN` returns a variable-length byte string, and none of the
-/// crates the project may use reads one safely (rustix and socket2 have no such option;
-/// nix's getters either insist on an exact length, panicking otherwise, or stop at the
-/// first NUL byte, and an IP header has many). The crate admits no `unsafe` of its own,
-/// so until one of them does, the SYN TLV is left out, as SPEC §5 says of a signal the
-/// kernel cannot give.
-pub const READS_SAVED_SYN: bool = false;
+/// Whether this build can read the SYN the kernel saved: on Linux it can.
+pub const READS_SAVED_SYN: bool = cfg!(target_os = "linux");
 
 /// The client connection's smoothed round-trip time and its mean deviation, as the
 /// kernel's TCP_INFO reports them.
@@ -55,24 +48,17 @@ impl Rtt {
     }
 }
 
-/// Asks the kernel to keep the SYN of each connection `listener` accepts.
-///
-/// A no-op while [`READS_SAVED_SYN`] is false: the kernel frees a saved SYN only when it
-/// is read or the connection closes, so saving SYNs nothing reads would hold one per
-/// session for the session's whole life.
+/// Asks the kernel to keep the SYN of each connection `listener` accepts. The kernel
+/// frees a saved SYN only when it is read or the connection closes, so the caller sets
+/// this only when every session will call [`take_saved_syn`].
 pub fn save_syns(listener: &TcpSocket) -> std::io::Result<()> {
-    if !READS_SAVED_SYN {
-        return Ok(());
-    }
     sys::save_syns(listener)
 }
 
 /// The SYN the kernel saved for `stream`, at most [`MAX_SYN_BYTES`]. The kernel hands it
-/// out once and frees its copy, so this is called once, right after accept.
+/// out once and frees its copy, so this is called once, right after accept; a longer
+/// copy is freed too and left out, as the SPEC's bound says.
 pub fn take_saved_syn(stream: &TcpStream) -> Option<Vec<u8>> {
-    if !READS_SAVED_SYN {
-        return None;
-    }
     sys::take_saved_syn(stream)
 }
 
@@ -87,6 +73,7 @@ mod sys {
     //! The options through nix's own `sockopt_impl!`, so the `getsockopt` and its buffer
     //! handling are nix's code, not this crate's.
 
+    use nix::errno::Errno;
     use nix::libc;
     use nix::sys::socket::{getsockopt, setsockopt};
     use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
@@ -138,9 +125,109 @@ mod sys {
         getsockopt(listener, SaveSyn).unwrap_or(false)
     }
 
-    pub fn take_saved_syn(_stream: &TcpStream) -> Option<Vec<u8>> {
-        // See READS_SAVED_SYN: no safe reader of TCP_SAVED_SYN exists yet.
+    /// Reads the saved SYN with nix's own getters, which come in two kinds, neither made
+    /// for a byte string of unknown length: `GetStruct<[u8; N]>` copies exactly `N`
+    /// bytes and panics when the kernel returns any other length, and `GetOsString`
+    /// stops at the first NUL byte (an IP header has many). The kernel's rules make them
+    /// enough: a buffer shorter than the SYN fails with `EINVAL` and leaves the SYN in
+    /// place, a long enough one receives it whole and frees the kernel's copy.
+    ///
+    /// So a one-byte `GetOsString` first asks whether a SYN is saved at all (none comes
+    /// back as an empty string, one fails as too long). Then exact buffers are tried from
+    /// the shortest SYN up, in steps of 4 bytes, since both headers are whole 32-bit words:
+    /// every shorter try fails harmlessly, and the first that does not is the SYN's exact
+    /// length, so `GetStruct`'s check holds. A SYN longer than [`super::MAX_SYN_BYTES`]
+    /// is taken into a large `GetOsString` buffer only to free it. A typical IPv4 SYN
+    /// (60 bytes) costs 7 calls, an IPv6 one (80 bytes) 12, each well under a microsecond.
+    pub fn take_saved_syn(stream: &TcpStream) -> Option<Vec<u8>> {
+        match getsockopt(stream, SynSaved) {
+            // Empty: nothing saved (the listener did not ask, or it was read already).
+            Ok(_) => return None,
+            Err(Errno::EINVAL) => {}
+            Err(_) => return None,
+        }
+        if let Some(syn) = exact::take(stream) {
+            return Some(syn);
+        }
+        // Longer than the bound: free it, keep nothing.
+        let _ = getsockopt(stream, SynDiscard);
         None
+    }
+
+    sockopt_impl!(
+        /// `TCP_SAVED_SYN` into one byte: tells whether a SYN is saved, takes nothing.
+        SynSaved,
+        GetOnly,
+        libc::IPPROTO_TCP,
+        libc::TCP_SAVED_SYN,
+        std::ffi::OsString,
+        nix::sys::socket::sockopt::GetOsString<[u8; 1]>
+    );
+    sockopt_impl!(
+        /// `TCP_SAVED_SYN` into a buffer larger than any SYN a kernel saves, to free one
+        /// beyond the bound; what it returns is cut at the first NUL and not used.
+        SynDiscard,
+        GetOnly,
+        libc::IPPROTO_TCP,
+        libc::TCP_SAVED_SYN,
+        std::ffi::OsString,
+        nix::sys::socket::sockopt::GetOsString<[u8; 4096]>
+    );
+
+    mod exact {
+        //! One `TCP_SAVED_SYN` option per possible SYN length, 40 to 120 bytes.
+
+        use nix::errno::Errno;
+        use nix::libc;
+        use nix::sys::socket::getsockopt;
+        use nix::{getsockopt_impl, sockopt_impl};
+        use tokio::net::TcpStream;
+
+        macro_rules! by_length {
+            ($($name:ident = $len:literal),+ $(,)?) => {
+                $(sockopt_impl!(
+                    $name,
+                    GetOnly,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_SAVED_SYN,
+                    [u8; $len]
+                );)+
+
+                /// The saved SYN if it is 40 to 120 bytes long, shortest length first.
+                pub fn take(stream: &TcpStream) -> Option<Vec<u8>> {
+                    $(match getsockopt(stream, $name) {
+                        Ok(syn) => return Some(syn.to_vec()),
+                        Err(Errno::EINVAL) => {}
+                        Err(_) => return None,
+                    })+
+                    None
+                }
+            };
+        }
+
+        by_length!(
+            Syn40 = 40,
+            Syn44 = 44,
+            Syn48 = 48,
+            Syn52 = 52,
+            Syn56 = 56,
+            Syn60 = 60,
+            Syn64 = 64,
+            Syn68 = 68,
+            Syn72 = 72,
+            Syn76 = 76,
+            Syn80 = 80,
+            Syn84 = 84,
+            Syn88 = 88,
+            Syn92 = 92,
+            Syn96 = 96,
+            Syn100 = 100,
+            Syn104 = 104,
+            Syn108 = 108,
+            Syn112 = 112,
+            Syn116 = 116,
+            Syn120 = 120,
+        );
     }
 
     pub fn rtt(stream: &TcpStream) -> Option<Rtt> {
@@ -214,5 +301,36 @@ mod tests {
         assert!(!sys::saves_syns(&socket));
         sys::save_syns(&socket).unwrap();
         assert!(sys::saves_syns(&socket));
+    }
+
+    /// The kernel's copy is handed out once: a second read finds nothing, and a
+    /// listener that was not told to save SYNs gives none.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_saved_syn_is_read_once_and_only_when_saved() {
+        for save in [true, false] {
+            let socket = TcpSocket::new_v4().unwrap();
+            if save {
+                save_syns(&socket).unwrap();
+            }
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = socket.listen(16).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+            let (client, (server, _)) = (client.unwrap(), accepted.unwrap());
+            let first = take_saved_syn(&server);
+            if !save {
+                assert_eq!(first, None);
+                continue;
+            }
+            let syn = first.expect("the saved SYN");
+            assert!((40..=MAX_SYN_BYTES).contains(&syn.len()), "{}", syn.len());
+            assert_eq!(syn[0] >> 4, 4, "an IPv4 header");
+            let tcp = &syn[usize::from(syn[0] & 0x0f) * 4..];
+            let source_port = u16::from_be_bytes([tcp[0], tcp[1]]);
+            assert_eq!(source_port, client.local_addr().unwrap().port());
+            assert_eq!(tcp[13] & 0x12, 0x02, "SYN set, ACK clear");
+            assert_eq!(take_saved_syn(&server), None, "freed at the first read");
+        }
     }
 }
