@@ -37,6 +37,10 @@ const REQUIRED: &[&str] = &[
     "reconnect.failures",
     "reconnect.time_ratio_to_plain",
     "idle.kernel_bytes_per_session",
+    "signals.on_cpu_us_per_login",
+    "signals.off_cpu_us_per_login",
+    "signals.added_cpu_ratio",
+    "signals.added_cpu_us_per_login",
 ];
 
 #[test]
@@ -85,6 +89,15 @@ fn every_workload_runs_and_reports_every_figure() {
     assert_eq!(figures["setup"]["test"], Value::Bool(true));
     // The proxy runs as deployed: tokens checked, the upstream by name.
     assert_eq!(figures["setup"]["proxy_upstream"], "localhost");
+    // The signals workload compares a proxy that sends both signals with one that sends
+    // the header alone.
+    assert_eq!(
+        figures["signals"]["on_tlvs_sent"],
+        serde_json::json!(["syn", "rtt"]),
+        "{}",
+        figures["signals"]
+    );
+    assert_eq!(figures["signals"]["off_tlvs_sent"], serde_json::json!([]));
     assert_eq!(
         figures["reconnect"]["failures"], 0.0,
         "{}",

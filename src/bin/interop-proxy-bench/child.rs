@@ -64,6 +64,12 @@ pub enum Role {
         /// `auth.audience`.
         #[arg(long, default_value = super::jwt::AUDIENCE)]
         audience: String,
+        /// `upstream.proxy_protocol = true`.
+        #[arg(long)]
+        upstream_proxy_protocol: bool,
+        /// `upstream.connection_signals = false`.
+        #[arg(long)]
+        no_connection_signals: bool,
     },
 }
 
@@ -118,6 +124,8 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                 jwks,
                 issuer,
                 audience,
+                upstream_proxy_protocol,
+                no_connection_signals,
             } => {
                 let root = keys::public_key_from_base64(&root).map_err(anyhow::Error::msg)?;
                 let dir = tempfile::tempdir()?;
@@ -133,6 +141,8 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                     config.auth.issuer = Some(issuer);
                     config.auth.audience = Some(audience);
                 }
+                config.upstream.proxy_protocol = upstream_proxy_protocol;
+                config.upstream.connection_signals = !no_connection_signals;
                 let app = App::bind(&config).await?;
                 ready(&[
                     ("addr", app.proxy_addr().to_string()),

@@ -26,6 +26,8 @@
 //! - `scale`: with a hundred and with thousands of sessions held, CPU per login and CPU
 //!   per stanza with all of them messaging at the fixed rate (the plain relay alongside
 //!   as the control): per-unit cost must not grow with the number of sessions;
+//! - `signals`: the proxy's CPU per login with the connection-level signals of SPEC §5
+//!   (saved SYN, TCP_INFO) in its upstream PROXY v2 header, against the header alone;
 //! - `slow`: a healthy client's login latency through the proxy, alone and while 1,000
 //!   slow attackers (a valid intro header, then one byte a second) hold sessions in the
 //!   handshake stage.
@@ -44,6 +46,7 @@ mod plan;
 mod primitives;
 mod ratios;
 mod sections;
+mod signals;
 mod stats;
 mod traffic;
 mod workload;
@@ -80,7 +83,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 10_000.0)]
     pub rate: f64,
     /// Only these workloads (comma-separated:
-    /// primitives,handshake,relay,latency,reconnect,idle,scale,slow).
+    /// primitives,handshake,relay,latency,signals,reconnect,idle,scale,slow).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Pin the measured middle process to one CPU and the server and clients to another
@@ -248,6 +251,12 @@ fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
             took("latency", t);
         }
+    }
+    if wants("signals") {
+        let t = Instant::now();
+        let section = signals::signals_section(&runtime, &lab, &plan, &mut table)?;
+        out.insert("signals".into(), section);
+        took("signals", t);
     }
     if wants("slow") {
         let t = Instant::now();

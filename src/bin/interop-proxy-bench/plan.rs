@@ -35,6 +35,9 @@ pub(crate) struct Plan {
     pub(crate) floor_time: Duration,
     pub(crate) handshake_concurrency: usize,
     pub(crate) handshake_time: Duration,
+    /// Longer than `handshake_time`: the difference sought is a few µs in ~600, and the
+    /// CPU clock of `/proc` ticks every 10 ms, so the window must hold enough ticks.
+    pub(crate) signals_time: Duration,
     pub(crate) relay: RelayPlan,
     pub(crate) latency: RelayPlan,
     pub(crate) fleet: FleetPlan,
@@ -62,6 +65,7 @@ impl Plan {
             floor_time: Duration::from_millis(if args.quick { 60 } else { 200 }),
             handshake_concurrency: 8,
             handshake_time: Duration::from_secs_f64(if args.quick { 0.8 } else { 4.0 }),
+            signals_time: Duration::from_secs_f64(if args.quick { 2.0 } else { 5.0 }),
             relay,
             latency: RelayPlan {
                 rate: Some(args.rate),
@@ -98,6 +102,7 @@ impl Plan {
             floor_time: Duration::from_millis(20),
             handshake_concurrency: 2,
             handshake_time: Duration::from_millis(300),
+            signals_time: Duration::from_millis(300),
             relay,
             latency: RelayPlan {
                 rate: Some(args.rate.min(1_000.0)),
@@ -235,20 +240,41 @@ impl Lab {
                 )
             }
             Middle::Proxy => {
-                let jwks = self.tokens.jwks_file.to_string_lossy().into_owned();
-                let mut args = vec![
-                    "proxy",
-                    "--upstream",
-                    &self.upstream,
-                    "--root",
-                    self.server.field("root")?,
-                    "--jwks",
-                    &jwks,
-                ];
-                args.extend_from_slice(extra);
-                child::Child::spawn(&args, &launch)
+                self.spawn_proxy(&self.upstream, self.server.field("root")?, extra, &launch)
             }
         }
+    }
+
+    /// A proxy in front of any reference server, `root` its chain's root in base64: the
+    /// signals workload checks what the proxy sends against a server of its own.
+    pub(crate) fn start_proxy_to(
+        &self,
+        upstream: &str,
+        root: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<child::Child> {
+        self.spawn_proxy(upstream, root, extra, &self.launch(Middle::Proxy))
+    }
+
+    fn spawn_proxy(
+        &self,
+        upstream: &str,
+        root: &str,
+        extra: &[&str],
+        launch: &child::Launch,
+    ) -> anyhow::Result<child::Child> {
+        let jwks = self.tokens.jwks_file.to_string_lossy().into_owned();
+        let mut args = vec![
+            "proxy",
+            "--upstream",
+            upstream,
+            "--root",
+            root,
+            "--jwks",
+            &jwks,
+        ];
+        args.extend_from_slice(extra);
+        child::Child::spawn(&args, launch)
     }
 
     pub(crate) fn direct(&self) -> anyhow::Result<Target> {

@@ -108,6 +108,16 @@ pub(crate) fn print_ratios(out: &BTreeMap<String, Value>) {
             "",
         ),
         (
+            "signals: proxy CPU per login, on / off (paired)",
+            get("signals", "added_cpu_ratio"),
+            "",
+        ),
+        (
+            "signals: (on - off) proxy CPU, us/login",
+            get("signals", "added_cpu_us_per_login"),
+            "",
+        ),
+        (
             "reconnect: failed attempts through the proxy",
             get("reconnect", "failures"),
             "0",
