@@ -13,6 +13,7 @@ use crate::caps::Caps;
 use crate::config::{AuthMode, Config};
 use crate::https::HttpsClient;
 use crate::noise::{cert, Keypair, SecretKey};
+use crate::session::devices::Devices;
 use crate::session::{SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
 use crate::transport::WireVersion;
@@ -158,6 +159,7 @@ pub fn load_shared_except(
         },
         auth,
         caps,
+        devices: Devices::new(config.effective_returning_devices()),
     })
 }
 

@@ -124,6 +124,7 @@ impl Reloader {
                 *key = learnt;
             }
         }
+        shared.adopt_devices(&old);
         publish_chain_expiry(&shared);
         self.current.send_replace(Arc::new(shared));
         Ok(())

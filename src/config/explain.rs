@@ -82,6 +82,13 @@ impl Config {
                     self.effective_max_sessions()
                 );
             }
+            if key.path == "limits.returning_devices" && value.is_none() {
+                let _ = writeln!(
+                    out,
+                    "# effective returning_devices = {} (one per session)",
+                    self.effective_returning_devices()
+                );
+            }
         }
         out
     }

@@ -113,6 +113,7 @@ pub(super) static KEYS: &[Key] = &[
     key!(limits.handshake_timeout: positive_duration => span),
     key!(limits.idle_timeout: positive_duration => span),
     key!(limits.max_sessions?: |v, r| bounded(v, r, 1, u32::MAX.into()) => bare),
+    key!(limits.returning_devices?: |v, r| bounded(v, r, 0, u32::MAX.into()) => bare),
     key!(stanza.encoding: |v, r| choice(v, r, ENCODINGS) => |e| named(ENCODINGS, e)),
     key!(shutdown.grace: duration => span),
 ];

@@ -117,6 +117,15 @@ impl Config {
         }
     }
 
+    /// How many devices the returning-device cache holds: `limits.returning_devices` if
+    /// set, otherwise one per session the proxy may hold, since the devices that come
+    /// back after a server restart are the ones that were connected.
+    pub fn effective_returning_devices(&self) -> usize {
+        self.limits
+            .returning_devices
+            .unwrap_or_else(|| self.effective_max_sessions())
+    }
+
     /// The session cap: `limits.max_sessions` if set, otherwise half of what the fd limit
     /// leaves after a reserve, since every session holds two sockets (client and upstream).
     pub fn effective_max_sessions(&self) -> usize {

@@ -595,6 +595,7 @@ fn every_key_changed() -> Config {
     c.limits.handshake_timeout = Duration::from_secs(3);
     c.limits.idle_timeout = Duration::from_secs(600);
     c.limits.max_sessions = Some(10);
+    c.limits.returning_devices = Some(5);
     c.stanza.encoding = Encoding::Xml;
     c.shutdown.grace = Duration::from_secs(1);
     c

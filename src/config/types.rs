@@ -154,6 +154,9 @@ pub struct LimitsConfig {
     /// Cap on concurrent sessions; `None` derives it from the file-descriptor limit
     /// (see [`Config::effective_max_sessions`]).
     pub max_sessions: Option<usize>,
+    /// Devices whose login results are kept for their next login; `None` keeps as
+    /// many as there may be sessions (see [`Config::effective_returning_devices`]).
+    pub returning_devices: Option<usize>,
 }
 
 /// `[stanza]`
@@ -278,6 +281,7 @@ impl Default for Config {
                 handshake_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(120),
                 max_sessions: None,
+                returning_devices: None,
             },
             stanza: StanzaConfig {
                 encoding: Encoding::Binary,

@@ -48,6 +48,9 @@ pub const CAPS_LOOKUPS: &str = "interop_proxy_caps_lookups_total";
 pub const SESSIONS_CLOSED: &str = "interop_proxy_sessions_closed_total";
 /// Counter by `result`: reloads of the key, chain and file material (SPEC §9).
 pub const RELOADS: &str = "interop_proxy_reloads_total";
+/// Counter by `result`: logins of devices whose earlier login's results were kept (hit)
+/// or not (miss).
+pub const RETURNING_DEVICES: &str = "interop_proxy_returning_devices_total";
 /// Gauge: when the proxy's certificate chain in force stops being valid, Unix seconds.
 pub const CERT_CHAIN_NOT_AFTER: &str = "interop_proxy_cert_chain_not_after_seconds";
 /// Gauge = 1 by `version`: lets dashboards show which build runs.
@@ -95,6 +98,8 @@ struct Handles {
     sessions_closed: [Counter; 9],
     /// [`RELOADS`] as `[ok as usize]`.
     reloads: [Counter; 2],
+    /// [`RETURNING_DEVICES`] as `[hit as usize]`.
+    returning_devices: [Counter; 2],
     /// [`CERT_CHAIN_NOT_AFTER`].
     cert_chain_not_after: Gauge,
 }
@@ -193,6 +198,11 @@ fn describe() {
         Unit::Count,
         "Reloads of the key, chain and file material on SIGHUP or a change on disk, by result (ok, error); an error leaves the old material in force."
     );
+    describe_counter!(
+        RETURNING_DEVICES,
+        Unit::Count,
+        "Logins that reused what the device's earlier login computed (hit: its derived upstream key and static-static DH results) or computed it all (miss)."
+    );
     describe_gauge!(
         CERT_CHAIN_NOT_AFTER,
         Unit::Seconds,
@@ -230,6 +240,8 @@ fn resolve_handles() -> Handles {
         caps_lookups: LookupResult::ALL.map(|r| counter!(CAPS_LOOKUPS, "result" => r.label())),
         sessions_closed: CloseReason::ALL.map(|r| counter!(SESSIONS_CLOSED, "reason" => r.label())),
         reloads: ["error", "ok"].map(|result| counter!(RELOADS, "result" => result)),
+        returning_devices: ["miss", "hit"]
+            .map(|result| counter!(RETURNING_DEVICES, "result" => result)),
         cert_chain_not_after: gauge!(CERT_CHAIN_NOT_AFTER),
     }
     // Registering a counter handle is what creates the series; they start at zero.
@@ -300,6 +312,13 @@ pub fn caps_lookup(result: LookupResult) {
 pub fn reload(ok: bool) {
     if let Some(h) = handles() {
         h.reloads[usize::from(ok)].increment(1);
+    }
+}
+
+/// Counts a login by whether the device's kept results were found.
+pub fn returning_device(hit: bool) {
+    if let Some(h) = handles() {
+        h.returning_devices[usize::from(hit)].increment(1);
     }
 }
 

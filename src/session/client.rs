@@ -11,6 +11,7 @@ use crate::noise::{Pattern, Responder, TransportState};
 use crate::stanza::{Stanza, StanzaCodec};
 use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
 
+use super::devices::Secret;
 use super::error::{Cause, SessionError, Side};
 use super::Shared;
 
@@ -22,6 +23,8 @@ pub struct ClientLeg {
     pub remote_static: [u8; 32],
     /// The client's payload, kept byte for byte.
     pub payload: ClientPayloadView,
+    /// IK's static-static DH, for the device's next login.
+    pub static_static: Option<Secret>,
     /// The transport ciphers.
     pub transport: TransportState,
 }
@@ -66,7 +69,7 @@ async fn run(
             )
         })?;
     let ik_payload = responder
-        .read_client_hello(&hello)
+        .read_client_hello_with(&hello, &|device| shared.devices.client_ss(device))
         .map_err(|e| (Pattern::Xx, handshake_error(e)))?;
     let pattern = responder.pattern();
     let server_payload: &[u8] = match pattern {
@@ -103,6 +106,7 @@ async fn run(
                 .map_err(|e| (pattern, handshake_error(e)))?
         }
     };
+    let static_static = responder.static_static();
     let remote_static = responder.remote_static().ok_or((
         pattern,
         SessionError::ClientHandshake(Cause::Unexpected("no static key")),
@@ -129,6 +133,7 @@ async fn run(
         pattern,
         remote_static,
         payload,
+        static_static,
         transport,
     })
 }

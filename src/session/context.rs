@@ -12,6 +12,8 @@ use crate::noise::{Keypair, SecretKey};
 use crate::stanza::{Encoding, Limits as StanzaLimits, SessionCodecs};
 use crate::transport::WireVersion;
 
+use super::devices::Devices;
+
 /// Everything a session needs that is the same for every session.
 pub struct Shared {
     /// The proxy's Noise static key on the client leg.
@@ -34,6 +36,9 @@ pub struct Shared {
     pub auth: Authenticator,
     /// Capability profiles, rules and the provider lookup.
     pub caps: Arc<Caps>,
+    /// What returning devices' logins reuse; computed with `static_key` and
+    /// `upstream.key_seed`.
+    pub devices: Devices,
 }
 
 /// The upstream half's settings.
@@ -104,6 +109,16 @@ pub struct StanzaSettings {
 }
 
 impl Shared {
+    /// Takes over what `old`'s sessions kept of their devices, when it was computed with
+    /// the same keys as this material's; otherwise it is dropped (and wiped) with `old`.
+    pub fn adopt_devices(&self, old: &Shared) {
+        let same_keys = self.static_key.public == old.static_key.public
+            && self.upstream.key_seed.expose() == old.upstream.key_seed.expose();
+        if same_keys {
+            self.devices.adopt(&old.devices);
+        }
+    }
+
     /// The codecs of a session whose client sent `version`. Configuration checks that
     /// every accepted version names a dictionary; one that does not is malformed input.
     pub fn codecs(&self, version: WireVersion) -> Option<SessionCodecs> {

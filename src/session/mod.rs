@@ -5,6 +5,7 @@
 mod client;
 pub mod close;
 mod context;
+pub mod devices;
 pub mod error;
 mod relay;
 mod upstream;
@@ -170,6 +171,7 @@ async fn set_up(
         transport: client_transport,
         payload,
         remote_static,
+        static_static: client_ss,
         ..
     } = client;
     let mut client_sink = Sink::new(writer, client_transport.send, codecs.to_client.clone());
@@ -194,6 +196,7 @@ async fn set_up(
                 signals,
                 &preamble,
                 &remote_static,
+                shared.devices.get(&remote_static),
                 &payload,
                 shared.limits.max_frame_bytes,
             )
@@ -204,27 +207,38 @@ async fn set_up(
     .await
     .unwrap_or(Err(SessionError::Timeout(Timeout::Handshake)));
     match stage2 {
-        Ok((upstream, caps)) => Ok(Established {
-            client_reader: reader,
-            client_recv: client_transport.recv,
-            client_sink: Mutex::new(client_sink),
-            upstream_reader: upstream.reader,
-            upstream_recv: upstream.transport.recv,
-            upstream_sink: Mutex::new(Sink::new(
-                upstream.writer,
-                upstream.transport.send,
-                codecs.to_server.clone(),
-            )),
-            to_server: pipeline::build(&SessionInfo {
-                direction: Direction::ToServer,
-                caps: caps.clone(),
-            }),
-            to_client: pipeline::build(&SessionInfo {
-                direction: Direction::ToClient,
-                caps,
-            }),
-            codecs,
-        }),
+        Ok((upstream, caps)) => {
+            let upstream::UpstreamLeg {
+                reader: upstream_reader,
+                writer: upstream_writer,
+                transport: upstream_transport,
+                mut device,
+            } = upstream;
+            // Authenticated and through both handshakes: only such a device is kept.
+            device.client_ss = client_ss;
+            shared.devices.remember(remote_static, device);
+            Ok(Established {
+                client_reader: reader,
+                client_recv: client_transport.recv,
+                client_sink: Mutex::new(client_sink),
+                upstream_reader,
+                upstream_recv: upstream_transport.recv,
+                upstream_sink: Mutex::new(Sink::new(
+                    upstream_writer,
+                    upstream_transport.send,
+                    codecs.to_server.clone(),
+                )),
+                to_server: pipeline::build(&SessionInfo {
+                    direction: Direction::ToServer,
+                    caps: caps.clone(),
+                }),
+                to_client: pipeline::build(&SessionInfo {
+                    direction: Direction::ToClient,
+                    caps,
+                }),
+                codecs,
+            })
+        }
         Err(e) => {
             tracing::debug!(error = %e, "upstream set-up refused");
             if let Some(failure) = e.refusal() {

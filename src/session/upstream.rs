@@ -17,6 +17,7 @@ use crate::transport::{self, Preamble};
 use crate::wa_proto::{ClientPayloadView, HandshakeMessage};
 
 use super::client::write_message;
+use super::devices::Device;
 use super::error::{Cause, SessionError, Side};
 use super::UpstreamSettings;
 
@@ -31,6 +32,8 @@ pub struct UpstreamLeg {
     pub writer: FrameWriter,
     /// The transport ciphers.
     pub transport: TransportState,
+    /// What this device's next login can reuse of this one.
+    pub device: Device,
 }
 
 /// The upstream static key for one client device: HMAC-SHA256(seed, label ‖ client
@@ -55,7 +58,8 @@ pub async fn dial(settings: &UpstreamSettings) -> Result<TcpStream, SessionError
 }
 
 /// Sends the PROXY header (if configured) with the connection-level `signals`, and the
-/// preamble, then runs the initiator. The signals are consumed: once in the header they
+/// preamble, then runs the initiator, reusing what `known` kept of the device's last
+/// login where it was computed with the keys in use now. The signals are consumed: once in the header they
 /// are the server's, and a SYN kept beyond this point would only be memory held for the
 /// life of the session.
 #[allow(clippy::too_many_arguments)]
@@ -66,6 +70,7 @@ pub async fn handshake(
     signals: Vec<Tlv>,
     preamble: &Preamble,
     client_static: &[u8; 32],
+    known: Option<Device>,
     payload: &ClientPayloadView,
     max_frame: usize,
 ) -> Result<UpstreamLeg, SessionError> {
@@ -100,17 +105,32 @@ pub async fn handshake(
 
     let started = std::time::Instant::now();
     let server_key = *settings.server_key.read().expect("not poisoned");
-    let local = derive_static(&settings.key_seed, client_static);
-    let mut initiator = Initiator::new(upstream_preamble.prologue(), local, server_key);
+    let (local, kept_ss) = match known {
+        Some(device) => (device.upstream, device.upstream_ss),
+        None => (derive_static(&settings.key_seed, client_static), None),
+    };
+    let mut initiator = Initiator::new(upstream_preamble.prologue(), local.clone(), server_key);
+    // Only a result computed with the server key pinned now is the same result.
+    if let (Some(pinned), Some((with, ss))) = (server_key, kept_ss) {
+        if pinned == with {
+            initiator = initiator.with_static_static(ss);
+        }
+    }
     let result = run(settings, &mut initiator, &mut reader, &mut writer, payload).await;
     let pattern = initiator.pattern();
     crate::metrics::handshake(Leg::Upstream, pattern, result.is_ok(), started.elapsed());
     result?;
+    let upstream_ss = server_key.zip(initiator.static_static());
     let transport = initiator.into_transport().map_err(noise_error)?;
     Ok(UpstreamLeg {
         reader,
         writer,
         transport,
+        device: Device {
+            upstream: local,
+            upstream_ss,
+            client_ss: None,
+        },
     })
 }
 

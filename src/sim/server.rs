@@ -63,6 +63,8 @@ pub struct ServerState {
     proxy_tlvs: Mutex<Vec<Vec<Tlv>>>,
     /// Handshake pattern of each login, in order.
     patterns: Mutex<Vec<Pattern>>,
+    /// The client static key each login showed, in order.
+    statics: Mutex<Vec<[u8; 32]>>,
     /// Routing bytes from edge-routing pre-intros.
     routing: Mutex<Vec<Bytes>>,
     /// Where to deliver stanzas for each logged-in account.
@@ -164,6 +166,11 @@ impl SimServer {
         self.state.patterns.lock().expect("not poisoned").clone()
     }
 
+    /// The client static keys of the logins so far.
+    pub fn client_statics(&self) -> Vec<[u8; 32]> {
+        self.state.statics.lock().expect("not poisoned").clone()
+    }
+
     /// Routing bytes of the pre-intros so far.
     pub fn routing(&self) -> Vec<Bytes> {
         self.state.routing.lock().expect("not poisoned").clone()
@@ -263,6 +270,9 @@ async fn serve_connection(
         .lock()
         .expect("not poisoned")
         .push(responder.pattern());
+    if let Some(key) = responder.remote_static() {
+        state.statics.lock().expect("not poisoned").push(key);
+    }
     let transport = responder.into_transport()?;
     let fields = ClientPayloadFields::decode(payload.as_slice())
         .map_err(|e| SimError::Protocol(e.to_string()))?;

@@ -24,6 +24,16 @@ impl Initiator {
         }
     }
 
+    /// Uses `ss` as IK's static-static DH instead of computing it: the result of an
+    /// earlier session with the same local key and the same pinned server key, which the
+    /// caller must make sure of. Ignored in XX.
+    pub fn with_static_static(mut self, ss: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        if self.pinned.is_some() {
+            self.p.ss = Some(ss);
+        }
+        self
+    }
+
     /// `payload` is the ClientPayload, sent (encrypted) only in IK; ignored in XX.
     pub fn client_hello(&mut self, payload: &[u8]) -> Result<ClientHello, NoiseError> {
         let r = self.client_hello_inner(payload);
@@ -56,7 +66,12 @@ impl Initiator {
                 sym.mix_hash(&e.public);
                 sym.mix_key(self.p.backend.dh(&e, &rs)?.as_ref());
                 let s_ct = sym.encrypt_and_hash(&self.p.s.public)?;
-                sym.mix_key(self.p.backend.dh(&self.p.s, &rs)?.as_ref());
+                let ss = match self.p.ss.take() {
+                    Some(known) => known,
+                    None => self.p.backend.dh(&self.p.s, &rs)?,
+                };
+                sym.mix_key(ss.as_ref());
+                self.p.ss = Some(ss);
                 let p_ct = sym.encrypt_and_hash(payload)?;
                 self.p.sym = Some(sym);
                 ClientHello {

@@ -149,6 +149,9 @@ struct Party {
     re: Option<[u8; LEN]>,
     /// The peer's static key, once authenticated.
     rs: Option<[u8; LEN]>,
+    /// IK's static-static DH: given by the caller from an earlier session of the same
+    /// two keys, or computed here; the caller may keep it for the next one.
+    ss: Option<zeroize::Zeroizing<[u8; LEN]>>,
     /// Where in the handshake we are.
     step: Step,
 }
@@ -166,6 +169,7 @@ impl Party {
             sym: None,
             re: None,
             rs: None,
+            ss: None,
             step: Step::Start,
         }
     }
@@ -175,6 +179,7 @@ impl Party {
         if r.is_err() {
             self.step = Step::Failed;
             self.sym = None;
+            self.ss = None;
         }
         r
     }
@@ -250,6 +255,15 @@ macro_rules! shared_api {
             /// it. In XX and XXfallback the caller must still check it against a chain.
             pub fn remote_static(&self) -> Option<[u8; 32]> {
                 self.p.rs
+            }
+
+            /// IK's static-static DH result, for the caller to keep for the next session
+            /// of the same two static keys; `None` in XX and XXfallback, which have none.
+            pub fn static_static(&self) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+                match self.p.pattern {
+                    Pattern::Ik => self.p.ss.clone(),
+                    Pattern::Xx | Pattern::XxFallback => None,
+                }
             }
 
             /// Whether `into_transport` will succeed.

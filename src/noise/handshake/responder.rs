@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// Gives IK's static-static DH for a client static key, when the caller kept it.
+pub type KnownStaticStatic<'a> = dyn Fn(&[u8; 32]) -> Option<zeroize::Zeroizing<[u8; 32]>> + 'a;
+
+/// What a decrypted IK hello leaves: the state, the client's static key, the
+/// static-static DH and the client's payload.
+type IkHello = (
+    SymmetricState,
+    [u8; LEN],
+    zeroize::Zeroizing<[u8; LEN]>,
+    Vec<u8>,
+);
+
 /// The server side; the proxy uses it on its client leg.
 pub struct Responder {
     /// The state both roles share.
@@ -22,13 +34,25 @@ impl Responder {
         &mut self,
         hello: &ClientHello,
     ) -> Result<Option<Vec<u8>>, NoiseError> {
-        let r = self.read_client_hello_inner(hello);
+        self.read_client_hello_with(hello, &|_| None)
+    }
+
+    /// As [`Responder::read_client_hello`], with `known_ss` giving IK's static-static DH
+    /// for a client static key seen before (with this responder's static key), so it is
+    /// not computed again. A wrong answer only makes the handshake fail.
+    pub fn read_client_hello_with(
+        &mut self,
+        hello: &ClientHello,
+        known_ss: &KnownStaticStatic<'_>,
+    ) -> Result<Option<Vec<u8>>, NoiseError> {
+        let r = self.read_client_hello_inner(hello, known_ss);
         self.p.poison_on_err(r)
     }
 
     fn read_client_hello_inner(
         &mut self,
         hello: &ClientHello,
+        known_ss: &KnownStaticStatic<'_>,
     ) -> Result<Option<Vec<u8>>, NoiseError> {
         if self.p.step != Step::Start {
             return Err(NoiseError::WrongState("client hello already read"));
@@ -53,10 +77,11 @@ impl Responder {
 
         let s_ct = static_ct(&hello.r#static)?;
         let p_ct = payload_ct(&hello.payload)?;
-        match self.try_ik(re, s_ct, p_ct) {
-            Ok((sym, rs, payload)) => {
+        match self.try_ik(re, s_ct, p_ct, known_ss) {
+            Ok((sym, rs, ss, payload)) => {
                 self.p.sym = Some(sym);
                 self.p.rs = Some(rs);
+                self.p.ss = Some(ss);
                 self.p.pattern = Pattern::Ik;
                 self.p.step = Step::Hello;
                 Ok(Some(payload))
@@ -81,15 +106,20 @@ impl Responder {
         re: [u8; LEN],
         s_ct: &[u8],
         p_ct: &[u8],
-    ) -> Result<(SymmetricState, [u8; LEN], Vec<u8>), NoiseError> {
+        known_ss: &KnownStaticStatic<'_>,
+    ) -> Result<IkHello, NoiseError> {
         let mut sym = SymmetricState::new(self.p.backend, IK_NAME, &self.p.prologue)?;
         sym.mix_hash(&self.p.s.public);
         sym.mix_hash(&re);
         sym.mix_key(self.p.backend.dh(&self.p.s, &re)?.as_ref());
         let rs = key32(&sym.decrypt_and_hash(s_ct)?, "static")?;
-        sym.mix_key(self.p.backend.dh(&self.p.s, &rs)?.as_ref());
+        let ss = match known_ss(&rs) {
+            Some(known) => known,
+            None => self.p.backend.dh(&self.p.s, &rs)?,
+        };
+        sym.mix_key(ss.as_ref());
         let payload = sym.decrypt_and_hash(p_ct)?;
-        Ok((sym, rs, payload))
+        Ok((sym, rs, ss, payload))
     }
 
     /// payload = the CertChain bytes in XX/XXfallback; empty in IK.

@@ -710,3 +710,56 @@ fn transport_rejects_flips_replays_and_short_frames() {
     d.client.send.encrypt(b"late", &mut frame).unwrap();
     assert!(d.server.recv.decrypt_in_place(&mut frame).is_err());
 }
+
+/// IK's static-static DH kept from an earlier session gives the same transcript on both
+/// sides as computing it again, and what each side keeps is the same value.
+#[test]
+fn kept_static_static_results_give_the_same_ik_handshake() {
+    let (cs, ss) = (kp(31), kp(32));
+    let go = |kept: Option<zeroize::Zeroizing<[u8; 32]>>| {
+        let mut init = Initiator::new(PROLOGUE, cs.clone(), Some(ss.public)).with_ephemeral(kp(33));
+        if let Some(k) = kept.clone() {
+            init = init.with_static_static(k);
+        }
+        let mut resp = Responder::new(PROLOGUE, ss.clone()).with_ephemeral(kp(34));
+        let asked = std::cell::Cell::new(None);
+        let ch = init.client_hello(b"p").unwrap();
+        let early = resp
+            .read_client_hello_with(&ch, &|rs| {
+                asked.set(Some(*rs));
+                kept.clone()
+            })
+            .unwrap();
+        assert_eq!(early.as_deref(), Some(&b"p"[..]));
+        assert_eq!(asked.get(), Some(cs.public), "asked for the client's key");
+        let sh = resp.server_hello(b"").unwrap();
+        init.read_server_hello(&sh).unwrap();
+        assert_eq!(init.pattern(), Pattern::Ik);
+        assert_eq!(init.static_static(), resp.static_static());
+        (ch, init.handshake_hash(), init.static_static().unwrap())
+    };
+    let (fresh_hello, fresh_hash, ss_value) = go(None);
+    let (kept_hello, kept_hash, _) = go(Some(ss_value));
+    assert_eq!(fresh_hello, kept_hello);
+    assert_eq!(fresh_hash, kept_hash);
+}
+
+/// A wrong kept value cannot produce a session: the responder cannot read the hello and
+/// falls back to XX, where no static-static DH exists to keep.
+#[test]
+fn a_wrong_kept_static_static_result_does_not_pass() {
+    let (cs, ss) = (kp(41), kp(42));
+    let mut init = Initiator::new(PROLOGUE, cs, Some(ss.public));
+    let mut resp = Responder::new(PROLOGUE, ss);
+    let ch = init.client_hello(b"p").unwrap();
+    let early = resp
+        .read_client_hello_with(&ch, &|_| Some(zeroize::Zeroizing::new([9; 32])))
+        .unwrap();
+    assert_eq!(early, None);
+    assert_eq!(resp.pattern(), Pattern::XxFallback);
+    assert_eq!(resp.static_static(), None);
+    assert!(
+        init.static_static().is_some(),
+        "the initiator computed its own"
+    );
+}

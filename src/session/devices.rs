@@ -1,0 +1,151 @@
+//! Returning devices: what a device's next login would compute again, kept from its
+//! last one.
+//!
+//! After a server restart or a network blip, every device of a proxy logs in again at
+//! once. Three of a login's X25519 operations depend only on keys that do not change
+//! between a device's sessions: its derived upstream key pair (one multiplication of the
+//! base point), the upstream leg's static-static DH with the server's key, and, when the
+//! client pins the proxy's key (IK), the client leg's static-static DH. Keeping them
+//! takes a returning device's login from 7-8 DH and 3 key generations to 6 and 2.
+//!
+//! What is kept is secret (a private key and two DH results), so it is bounded (least
+//! recently used first out), wiped when an entry leaves, and admitted only for a device
+//! that completed both handshakes and authentication: a client that cannot log in
+//! cannot fill it. Each entry says which keys it was computed with and is used only
+//! with those. The cache lives in [`super::Shared`] and is carried over a reload only
+//! when the proxy's static key and the key seed stay the same.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use lru::LruCache;
+use zeroize::Zeroizing;
+
+use crate::noise::Keypair;
+
+/// A DH result.
+pub type Secret = Zeroizing<[u8; 32]>;
+
+/// What one device's next login can reuse.
+#[derive(Clone)]
+pub struct Device {
+    /// The upstream static key derived for it.
+    pub upstream: Keypair,
+    /// DH(upstream key, server static) and the server static it was computed with;
+    /// `None` until a session of this device used IK upstream.
+    pub upstream_ss: Option<([u8; 32], Secret)>,
+    /// DH(proxy static, device static), when the device pinned the proxy's key (IK).
+    pub client_ss: Option<Secret>,
+}
+
+/// The bounded cache, keyed by the device's Noise static key.
+pub struct Devices {
+    entries: Option<Mutex<LruCache<[u8; 32], Device>>>,
+}
+
+impl Devices {
+    /// Holds up to `capacity` devices; 0 keeps none.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
+        }
+    }
+
+    /// What the last login of `device` left, if it is still here; counted as a hit or
+    /// a miss.
+    pub fn get(&self, device: &[u8; 32]) -> Option<Device> {
+        let entries = self.entries.as_ref()?;
+        let found = entries.lock().expect("not poisoned").get(device).cloned();
+        crate::metrics::returning_device(found.is_some());
+        found
+    }
+
+    /// The client leg's static-static DH of `device`, if known.
+    pub fn client_ss(&self, device: &[u8; 32]) -> Option<Secret> {
+        let entries = self.entries.as_ref()?;
+        let entries = entries.lock().expect("not poisoned");
+        entries.peek(device)?.client_ss.clone()
+    }
+
+    /// Keeps what an authenticated login of `device` computed. The entry it pushes
+    /// out, if any, is dropped here, and dropping wipes its secrets.
+    pub fn remember(&self, device: [u8; 32], entry: Device) {
+        let Some(entries) = self.entries.as_ref() else {
+            return;
+        };
+        let evicted = entries.lock().expect("not poisoned").push(device, entry);
+        drop(evicted);
+    }
+
+    /// Devices held now.
+    pub fn len(&self) -> usize {
+        self.entries
+            .as_ref()
+            .map_or(0, |e| e.lock().expect("not poisoned").len())
+    }
+
+    /// Moves `old`'s entries in (newest kept first, up to this cache's bound). The
+    /// caller does this only when the keys the entries were computed with are the same.
+    pub fn adopt(&self, old: &Devices) {
+        let (Some(new), Some(old)) = (self.entries.as_ref(), old.entries.as_ref()) else {
+            return;
+        };
+        let mut old = old.lock().expect("not poisoned");
+        let mut new = new.lock().expect("not poisoned");
+        // Oldest first, so the most recent end up most recent here too.
+        while let Some((device, entry)) = old.pop_lru() {
+            drop(new.push(device, entry));
+        }
+    }
+}
+
+impl std::fmt::Debug for Devices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devices").field("len", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> Device {
+        Device {
+            upstream: Keypair::from_secret(crate::noise::SecretKey::from_bytes([n; 32])),
+            upstream_ss: Some(([n; 32], Zeroizing::new([n; 32]))),
+            client_ss: Some(Zeroizing::new([n + 1; 32])),
+        }
+    }
+
+    #[test]
+    fn bounded_least_recently_used_first_out() {
+        let devices = Devices::new(2);
+        devices.remember([1; 32], entry(1));
+        devices.remember([2; 32], entry(2));
+        assert!(devices.get(&[1; 32]).is_some(), "1 is now the most recent");
+        devices.remember([3; 32], entry(3));
+        assert_eq!(devices.len(), 2);
+        assert!(devices.get(&[2; 32]).is_none(), "2 was the least recent");
+        assert_eq!(*devices.client_ss(&[1; 32]).unwrap(), [2; 32]);
+        assert!(devices.get(&[3; 32]).is_some());
+    }
+
+    #[test]
+    fn zero_keeps_nothing_and_adopt_moves_the_newest() {
+        let none = Devices::new(0);
+        none.remember([1; 32], entry(1));
+        assert_eq!(none.len(), 0);
+        assert!(none.get(&[1; 32]).is_none());
+
+        let old = Devices::new(3);
+        for n in 1..=3 {
+            old.remember([n; 32], entry(n));
+        }
+        let new = Devices::new(2);
+        new.adopt(&old);
+        assert_eq!(new.len(), 2);
+        assert!(new.get(&[1; 32]).is_none(), "the oldest did not fit");
+        assert!(new.get(&[3; 32]).is_some());
+        assert_eq!(old.len(), 0);
+    }
+}
