@@ -210,6 +210,7 @@ fn load_auth(config: &Config, problems: &mut Problems<'_>) -> Option<Authenticat
                 issuer: issuer.clone(),
                 audience: audience.clone(),
                 leeway: config.auth.leeway,
+                verified: crate::auth::Verified::new(config.effective_returning_devices()),
             })
         }
     };

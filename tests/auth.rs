@@ -282,6 +282,82 @@ async fn a_rotated_key_is_picked_up_on_its_first_use() {
         .unwrap();
 }
 
+/// A token that passed is kept for the device's next login (by digest), but only as it
+/// was checked: for the same account, until it expires, and while the key set is the one
+/// it was verified with.
+#[tokio::test]
+async fn a_kept_token_passes_again_only_as_it_was_checked() {
+    let d = deploy().await;
+    let (ed_token, rsa_token) = (
+        token(Algorithm::EdDSA, "ed-1", &ed(), &claims(20)),
+        token(Algorithm::RS256, "rsa-1", &rsa(), &claims(21)),
+    );
+    for _ in 0..2 {
+        login(&d, 20, ed_token.clone()).await.unwrap().close().await;
+        login(&d, 21, rsa_token.clone())
+            .await
+            .unwrap()
+            .close()
+            .await;
+    }
+    assert_refused(
+        &d,
+        22,
+        ed_token.clone(),
+        "401",
+        "a kept token, another account",
+    )
+    .await;
+
+    // Expires during the test, with the leeway set to 0 below: kept after its first use,
+    // refused after its exp.
+    let d0 = Deployment::start(|c, _| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.issuer = Some(ISSUER.into());
+        c.auth.audience = Some(AUDIENCE.into());
+        c.auth.leeway = std::time::Duration::ZERO;
+        let dir = c.noise.static_key_file.as_ref().unwrap().parent().unwrap();
+        let path = dir.join("jwks.json");
+        std::fs::write(&path, jwks()).unwrap();
+        c.auth.jwks_file = Some(path);
+    })
+    .await
+    .unwrap();
+    let mut short = claims(23);
+    short["exp"] = json!(now() + 2);
+    let short = token(Algorithm::EdDSA, "ed-1", &ed(), &short);
+    login(&d0, 23, short.clone()).await.unwrap().close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_refused(&d0, 23, short, "401", "a kept token past its exp").await;
+
+    // Rotation: the key set loses `ed-1`. The next unknown kid refreshes it (the floor
+    // is 2 s from start-up, passed above), after which the kept EdDSA token no longer
+    // passes either.
+    let other = EncodingKey::from_rsa_pem(OTHER_RSA).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&other, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some("rsa-2".into());
+    std::fs::write(
+        d.dir.path().join("jwks.json"),
+        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
+    )
+    .unwrap();
+    login(
+        &d,
+        24,
+        token(Algorithm::RS256, "rsa-2", &other, &claims(24)),
+    )
+    .await
+    .unwrap();
+    assert_refused(
+        &d,
+        20,
+        ed_token,
+        "401",
+        "a kept token whose key left the set",
+    )
+    .await;
+}
+
 /// A deployment whose key set is served over HTTPS by `server`, trusted through `ca`.
 async fn deploy_with_jwks_url(ca: &Ca, server: &TlsServer) -> Deployment {
     let url = server.url("/.well-known/jwks.json");

@@ -69,6 +69,9 @@ pub struct KeySet {
     keys: RwLock<HashMap<String, Key>>,
     /// When the last fetch started; serialises fetches and enforces the floor.
     last_fetch: Mutex<Option<Instant>>,
+    /// Counts the fetches that stored keys: a token verified with one generation is
+    /// not taken as verified under another.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl KeySet {
@@ -78,7 +81,13 @@ impl KeySet {
             source,
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Which set of keys is in force; changes with every store.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Where the keys come from.
@@ -142,7 +151,13 @@ impl KeySet {
         };
         let keys = parse(&body)?;
         let count = keys.len();
-        *self.keys.write().expect("not poisoned") = keys;
+        let mut held = self.keys.write().expect("not poisoned");
+        *held = keys;
+        // Under the write lock, so no token is verified with the new keys and kept under
+        // the old generation.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        drop(held);
         Ok(count)
     }
 }

@@ -5,6 +5,7 @@
 //! client learns "forbidden" only once it is known who it is.
 
 mod jwks;
+mod verified;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use crate::wa_proto::ClientPayloadView;
 
 pub use jwks::{KeySet, KeySource};
+pub use verified::Verified;
 
 /// Why a client may not pass. The session maps it to 401 or 403; the detail goes to
 /// the debug log only, and never the token itself.
@@ -75,6 +77,8 @@ pub struct JwtVerifier {
     pub audience: String,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway: Duration,
+    /// Tokens that passed, so their next use skips the signature.
+    pub verified: Verified,
 }
 
 /// The claims the proxy reads; the signature covers them all.
@@ -83,6 +87,8 @@ struct Claims {
     /// Must equal the decimal account id.
     #[allow(dead_code)]
     sub: String,
+    /// Expiry, Unix seconds: how long a verified token may be kept.
+    exp: u64,
 }
 
 impl Authenticator {
@@ -116,6 +122,16 @@ impl JwtVerifier {
             .filter(|t| !t.is_empty())
             .ok_or(TokenError::NoToken)?;
         let token = std::str::from_utf8(token).map_err(|_| TokenError::NotUtf8)?;
+        let digest = Verified::digest(token);
+        let generation = self.keys.generation();
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = self.leeway.as_secs();
+        if self
+            .verified
+            .passes(&digest, account, generation, now, leeway)
+        {
+            return Ok(());
+        }
         // `alg: none` and unknown algorithms fail here: jsonwebtoken has no such variant.
         let header = decode_header(token).map_err(TokenError::Header)?;
         let kid = header.kid.as_deref().unwrap_or("");
@@ -127,13 +143,17 @@ impl JwtVerifier {
         }
         let mut validation = Validation::new(key.algorithm);
         validation.algorithms = vec![key.algorithm];
-        validation.leeway = self.leeway.as_secs();
+        validation.leeway = leeway;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.sub = Some(account.to_string());
-        decode::<Claims>(token, &key.key, &validation).map_err(TokenError::Claims)?;
+        let claims = decode::<Claims>(token, &key.key, &validation)
+            .map_err(TokenError::Claims)?
+            .claims;
+        self.verified
+            .remember(digest, account, claims.exp, generation);
         Ok(())
     }
 }
