@@ -101,7 +101,6 @@ pub async fn handshake(
         version: settings.version.unwrap_or(preamble.version),
     };
     head.extend(upstream_preamble.encode());
-    writer.write_raw(&head).await.map_err(failed)?;
 
     let started = std::time::Instant::now();
     let server_key = *settings.server_key.read().expect("not poisoned");
@@ -116,7 +115,15 @@ pub async fn handshake(
             initiator = initiator.with_static_static(ss);
         }
     }
-    let result = run(settings, &mut initiator, &mut reader, &mut writer, payload).await;
+    let result = run(
+        settings,
+        &mut initiator,
+        &head,
+        &mut reader,
+        &mut writer,
+        payload,
+    )
+    .await;
     let pattern = initiator.pattern();
     crate::metrics::handshake(Leg::Upstream, pattern, result.is_ok(), started.elapsed());
     result?;
@@ -134,24 +141,25 @@ pub async fn handshake(
     })
 }
 
-/// The message exchange and the chain check.
+/// The message exchange and the chain check; `head` (PROXY header, preamble) goes out
+/// with the ClientHello.
 async fn run(
     settings: &UpstreamSettings,
     initiator: &mut Initiator,
+    head: &[u8],
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     payload: &ClientPayloadView,
 ) -> Result<(), SessionError> {
     let hello = initiator.client_hello(payload.raw()).map_err(noise_error)?;
-    write_message(
-        writer,
-        HandshakeMessage {
-            client_hello: Some(hello),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|_| closed())?;
+    let hello = HandshakeMessage {
+        client_hello: Some(hello),
+        ..Default::default()
+    };
+    writer
+        .write_message_after(head, &hello)
+        .await
+        .map_err(failed)?;
 
     let frame = reader
         .next_frame()

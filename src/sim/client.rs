@@ -150,7 +150,6 @@ impl SimClient {
             head.extend(proxy_protocol::encode_header(src, dst));
         }
         head.extend(preamble.encode());
-        writer.write_raw(&head).await?;
 
         let payload = options.payload();
         let mut initiator = Initiator::new(
@@ -159,11 +158,15 @@ impl SimClient {
             options.server_key,
         );
         let hello = initiator.client_hello(&payload)?;
+        // With the intro header in one write, as WhatsApp's clients send their first frame.
         writer
-            .write_message(&HandshakeMessage {
-                client_hello: Some(hello),
-                ..Default::default()
-            })
+            .write_message_after(
+                &head,
+                &HandshakeMessage {
+                    client_hello: Some(hello),
+                    ..Default::default()
+                },
+            )
             .await?;
         let frame = reader
             .next_frame()
