@@ -41,6 +41,11 @@ const REQUIRED: &[&str] = &[
     "signals.off_cpu_us_per_login",
     "signals.added_cpu_ratio",
     "signals.added_cpu_us_per_login",
+    "reconnect.returning_added_cpu_us_per_login",
+    "reconnect.returning_floor_us_per_login",
+    "reconnect.returning_ratio_to_floor",
+    "reconnect.returning_time_ratio_to_plain",
+    "reconnect.returning_hits",
 ];
 
 #[test]
@@ -103,6 +108,14 @@ fn every_workload_runs_and_reports_every_figure() {
         "{}",
         figures["reconnect"]
     );
+    // The returning wave's figure is that of cache hits: one per device that came back.
+    assert_eq!(
+        figures["reconnect"]["returning_hits"].as_f64(),
+        figures["reconnect"]["returning_devices"].as_f64(),
+        "{}",
+        figures["reconnect"]
+    );
+    assert_eq!(figures["reconnect"]["returning_from_cache"], true);
 }
 
 fn lookup<'a>(figures: &'a Value, key: &str) -> &'a Value {

@@ -149,6 +149,7 @@ pub fn run_child(args: ChildArgs) -> anyhow::Result<()> {
                     ("root", b64(&provider.root.public)),
                     ("static", b64(&proxy_key.public)),
                     ("max_sessions", config.effective_max_sessions().to_string()),
+                    ("admin", app.admin_addr().to_string()),
                 ]);
                 app.run(stdin_closed).await;
             }

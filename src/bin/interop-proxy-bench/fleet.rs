@@ -22,12 +22,16 @@ pub(crate) struct FleetSample {
     pub(crate) handshake_cpu_us: f64,
     pub(crate) relay_cpu_s_per_million: f64,
     pub(crate) relay_stanzas_per_s: f64,
+    /// The middle's CPU over the wave, per device.
+    pub(crate) wave_cpu_us: f64,
+    /// The same devices again, on the wave of the largest size (relay and proxy).
+    pub(crate) returning: Option<returning::ReturningSample>,
 }
 
 /// One fleet: a fresh `middle`, `count` devices connecting at once, then held idle with
 /// keepalives while memory is read; with `scale`, the CPU per login while they are held
 /// (the proxy) and the CPU per stanza with all of them messaging at the fixed rate (the
-/// proxy and the plain relay).
+/// proxy and the plain relay); at the wave's size, the returning wave after.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fleet(
     runtime: &tokio::runtime::Runtime,
@@ -45,12 +49,9 @@ pub(crate) fn fleet(
     std::thread::sleep(Duration::from_millis(200));
     let rss0 = process.rss_bytes()?;
     let kernel0 = memory::SocketMemory::of(process.pid, objects)?;
-    let (wave, fleet) = runtime.block_on(workload::wave(
-        &target,
-        devices,
-        traffic,
-        plan.fleet.deadline,
-    ))?;
+    let fds0 = returning::fds(process.pid)?;
+    let (wave, fleet, wave_cpu_us) =
+        returning::measured_wave(runtime, &target, devices, traffic, plan.fleet.deadline)?;
     let relayed0 = fleet.relayed();
     let held = Instant::now();
     // A smaller fleet's allocations settle sooner.
@@ -78,6 +79,8 @@ pub(crate) fn fleet(
         handshake_cpu_us: f64::NAN,
         relay_cpu_s_per_million: f64::NAN,
         relay_stanzas_per_s: f64::NAN,
+        wave_cpu_us,
+        returning: None,
         wave,
     };
     if scale && middle == Middle::Proxy {
@@ -103,6 +106,12 @@ pub(crate) fn fleet(
         sample.relay_stanzas_per_s = r.stanzas_per_s;
     }
     runtime.block_on(async { fleet.drop_all() });
+    if count == plan.fleet.high && middle != Middle::Haproxy && plan.fleet.returning > 0 {
+        let again = &devices[..plan.fleet.returning.min(count)];
+        sample.returning = Some(returning::wave_again(
+            runtime, plan, &process, &target, again, traffic, fds0,
+        )?);
+    }
     drop(process);
     // Let the server see the closes before the next wave logs in.
     std::thread::sleep(Duration::from_millis(500));
@@ -137,6 +146,7 @@ pub(crate) fn fleet_sections(
     let mut s = Series::default();
     let key = |size: usize, m: Middle, what: &str| format!("{size}/{}/{what}", m.name());
     for _ in 0..plan.runs {
+        returning::floors(plan, &mut s)?;
         for &(size, scale) in &sizes {
             for &m in &middles {
                 // HAProxy is a peer of the wave and of idle memory at its full size.
@@ -172,6 +182,14 @@ pub(crate) fn fleet_sections(
                 s.push(&k("handshake"), f.handshake_cpu_us);
                 s.push(&k("relay_cpu"), f.relay_cpu_s_per_million);
                 s.push(&k("relay_rate"), f.relay_stanzas_per_s);
+                s.push(&k("cpu"), f.wave_cpu_us);
+                if let Some(r) = &f.returning {
+                    s.push(&k("returning_seconds"), r.wave.seconds);
+                    s.push(&k("returning_failures"), r.wave.failures() as f64);
+                    s.push(&k("returning_cpu"), r.cpu_us_per_login);
+                    s.push(&k("returning_hits"), r.hits);
+                    s.push(&k("returning_misses"), r.misses);
+                }
             }
         }
     }
@@ -203,6 +221,11 @@ pub(crate) fn fleet_sections(
             n,
             s.stat(&k(m, "listen_overflows")),
         );
+        table.add(
+            &format!("reconnect {high}: middle CPU us/device"),
+            n,
+            s.stat(&k(m, "cpu")),
+        );
         let total = |what: &str| s.get(&k(m, what)).iter().sum::<f64>();
         by[n] = json!({
             "seconds": s.stat(&k(m, "seconds")).json(),
@@ -213,6 +236,7 @@ pub(crate) fn fleet_sections(
             "refusals_total": total("refusals"),
             "listen_overflows_total": total("listen_overflows"),
             "relaying": s.stat(&k(m, "relaying")).json(),
+            "cpu_us_per_device": s.stat(&k(m, "cpu")).json(),
         });
     }
     let failures: f64 = s.get(&k(Middle::Proxy, "failures")).iter().sum();
@@ -235,6 +259,10 @@ pub(crate) fn fleet_sections(
     reconnect["time_ratio_to_haproxy"] = num(to_haproxy.median);
     reconnect["seconds_proxy"] = num(s.stat(&k(Middle::Proxy, "seconds")).median);
     reconnect["seconds_plain"] = num(s.stat(&k(Middle::Relay, "seconds")).median);
+    if plan.fleet.returning > 0 {
+        let devices = plan.fleet.returning.min(high);
+        returning::publish(&s, k, high, devices, &mut reconnect, table);
+    }
 
     // idle
     let mut idle = json!({});

@@ -128,6 +128,36 @@ pub(crate) fn print_ratios(out: &BTreeMap<String, Value>) {
             "<= 1.3",
         ),
         (
+            "reconnect returning: (proxy - plain) / 6 DH + 2 keygen",
+            get("reconnect", "returning_ratio_to_floor"),
+            "<= 1.25",
+        ),
+        (
+            "reconnect returning: (proxy - plain relay) CPU, us",
+            get("reconnect", "returning_added_cpu_us_per_login"),
+            "",
+        ),
+        (
+            "reconnect returning: X25519 floor, thread CPU us",
+            get("reconnect", "returning_floor_us_per_login"),
+            "",
+        ),
+        (
+            "reconnect first: (proxy - plain relay) CPU, us",
+            get("reconnect", "first_added_cpu_us_per_login"),
+            "",
+        ),
+        (
+            "reconnect returning: time / plain relay's",
+            get("reconnect", "returning_time_ratio_to_plain"),
+            "",
+        ),
+        (
+            "reconnect returning: proxy cache hits",
+            get("reconnect", "returning_hits"),
+            "= devices",
+        ),
+        (
             "scale: handshake CPU, most sessions / fewest",
             get("scale", "handshake_cpu_ratio_high_to_low"),
             "0.8 - 1.2",

@@ -96,10 +96,13 @@ pub async fn handshakes(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..concurrency {
-        let options = target.client(910_000 + i as u64, ik);
+        let mut options = target.client(910_000 + i as u64, ik);
         let (stop, done, addr) = (stop.clone(), done.clone(), target.addr);
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
+                // A new device each time: this is the first-login cost. A device the
+                // proxy has seen logs in cheaper (the reconnect wave's returning figure).
+                options.static_key = interop_proxy::noise::Keypair::generate();
                 let client = SimClient::login(addr, &options).await?;
                 done.fetch_add(1, Ordering::Relaxed);
                 client.close().await;
