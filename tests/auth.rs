@@ -68,6 +68,11 @@ fn token(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &serde_json::Valu
 }
 
 async fn deploy() -> Deployment {
+    deploy_with(|_| {}).await
+}
+
+/// [`deploy`], with `tune` applied to the configuration last.
+async fn deploy_with(tune: impl FnOnce(&mut interop_proxy::config::Config)) -> Deployment {
     Deployment::start(|c, _| {
         c.auth.mode = AuthMode::Jwt;
         c.auth.issuer = Some(ISSUER.into());
@@ -77,9 +82,23 @@ async fn deploy() -> Deployment {
         let path = dir.join("jwks.json");
         std::fs::write(&path, jwks()).unwrap();
         c.auth.jwks_file = Some(path);
+        tune(c);
     })
     .await
     .unwrap()
+}
+
+/// Rotates `d`'s key set: it now holds only the other RSA key, under the kid `rsa-2`.
+fn rotate_to_other_key(d: &Deployment) -> EncodingKey {
+    let other = EncodingKey::from_rsa_pem(OTHER_RSA).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&other, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some("rsa-2".into());
+    std::fs::write(
+        d.dir.path().join("jwks.json"),
+        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
+    )
+    .unwrap();
+    other
 }
 
 async fn login(d: &Deployment, account: u64, token: Vec<u8>) -> Result<SimClient, SimError> {
@@ -266,15 +285,7 @@ async fn a_valid_token_for_a_product_off_the_list_is_refused_with_403() {
 #[tokio::test]
 async fn a_rotated_key_is_picked_up_on_its_first_use() {
     let d = deploy().await;
-    // Rotate: the set now holds only the other RSA key, under a new kid.
-    let other = EncodingKey::from_rsa_pem(OTHER_RSA).unwrap();
-    let mut jwk = Jwk::from_encoding_key(&other, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some("rsa-2".into());
-    std::fs::write(
-        d.dir.path().join("jwks.json"),
-        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
-    )
-    .unwrap();
+    let other = rotate_to_other_key(&d);
     // The refresh floor (2 s) counts from start-up's fetch.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     login(&d, 8, token(Algorithm::RS256, "rsa-2", &other, &claims(8)))
@@ -311,18 +322,7 @@ async fn a_kept_token_passes_again_only_as_it_was_checked() {
 
     // Expires during the test, with the leeway set to 0 below: kept after its first use,
     // refused after its exp.
-    let d0 = Deployment::start(|c, _| {
-        c.auth.mode = AuthMode::Jwt;
-        c.auth.issuer = Some(ISSUER.into());
-        c.auth.audience = Some(AUDIENCE.into());
-        c.auth.leeway = std::time::Duration::ZERO;
-        let dir = c.noise.static_key_file.as_ref().unwrap().parent().unwrap();
-        let path = dir.join("jwks.json");
-        std::fs::write(&path, jwks()).unwrap();
-        c.auth.jwks_file = Some(path);
-    })
-    .await
-    .unwrap();
+    let d0 = deploy_with(|c| c.auth.leeway = std::time::Duration::ZERO).await;
     let mut short = claims(23);
     short["exp"] = json!(now() + 2);
     let short = token(Algorithm::EdDSA, "ed-1", &ed(), &short);
@@ -333,14 +333,7 @@ async fn a_kept_token_passes_again_only_as_it_was_checked() {
     // Rotation: the key set loses `ed-1`. The next unknown kid refreshes it (the floor
     // is 2 s from start-up, passed above), after which the kept EdDSA token no longer
     // passes either.
-    let other = EncodingKey::from_rsa_pem(OTHER_RSA).unwrap();
-    let mut jwk = Jwk::from_encoding_key(&other, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some("rsa-2".into());
-    std::fs::write(
-        d.dir.path().join("jwks.json"),
-        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
-    )
-    .unwrap();
+    let other = rotate_to_other_key(&d);
     login(
         &d,
         24,
