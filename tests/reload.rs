@@ -353,3 +353,69 @@ async fn a_capabilities_change_reaches_new_sessions_only() {
         "the established session keeps its profile"
     );
 }
+
+/// What the proxy keeps of returning devices survives a reload that leaves the static
+/// key and the seed alone, and is dropped by one that changes the key, since its
+/// results were computed with the old one.
+#[tokio::test]
+async fn returning_devices_are_kept_over_a_reload_unless_the_key_changed() {
+    let mut proxy = Proxy::start(Layout::Plain).await;
+    let device = Keypair::generate();
+    let series =
+        |result: &str| format!("interop_proxy_returning_devices_total{{result=\"{result}\"}}");
+    let (hit, miss) = (series("hit"), series("miss"));
+    // Logs the device in and out; returns the key the proxy showed it.
+    let log_in = |proxy: &Proxy| {
+        let mut options = proxy.client(5);
+        options.static_key = device.clone();
+        let addr = proxy.proxy_addr;
+        async move {
+            let mut c = SimClient::login(addr, &options).await.expect("login");
+            round_trip(&mut c, 5, "returning").await;
+            let key = c.server_static.expect("XX shows the key");
+            c.close().await;
+            key
+        }
+    };
+    log_in(&proxy).await;
+    log_in(&proxy).await;
+    assert_eq!(proxy.metric(&miss).await, 1.0);
+    assert_eq!(proxy.metric(&hit).await, 1.0);
+
+    // The same key and chain, another capability profile.
+    let same_key = Material {
+        static_key: Keypair::from_secret(
+            SecretKey::read_file(&proxy.mounted().join("static.key")).unwrap(),
+        ),
+        chain: base64::engine::general_purpose::STANDARD
+            .decode(
+                std::fs::read_to_string(proxy.mounted().join("chain.b64"))
+                    .unwrap()
+                    .trim(),
+            )
+            .unwrap(),
+        caps_name: "Example 1.1",
+    };
+    proxy.write_material(&same_key);
+    proxy.hangup();
+    proxy.reloads_reach("ok", 1.0, WAIT).await;
+    log_in(&proxy).await;
+    assert_eq!(proxy.metric(&hit).await, 2.0, "kept over the reload");
+    assert_eq!(proxy.metric(&miss).await, 1.0);
+
+    // A new key: the first login that sees it computes everything again.
+    let new = proxy.rotated("Example 1.1");
+    proxy.write_material(&new);
+    proxy.hangup();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (hits, misses) = (proxy.metric(&hit).await, proxy.metric(&miss).await);
+        if log_in(&proxy).await == new.static_key.public {
+            assert_eq!(proxy.metric(&hit).await, hits, "dropped with the old key");
+            assert_eq!(proxy.metric(&miss).await, misses + 1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new key never took effect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
