@@ -16,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_interop-proxy-bench");
 const REQUIRED: &[&str] = &[
     "handshake.proxy_cpu_us_per_session",
     "handshake.x25519_floor_us_per_session",
+    "handshake.protocol_floor_us_per_login",
+    "handshake.added_cpu_ratio_to_protocol_floor",
     "handshake.proxy_cpu_us_per_session_ratio_to_floor",
     "relay.proxy_cpu_ratio_to_plain",
     "relay.stanzas_per_s_per_core",

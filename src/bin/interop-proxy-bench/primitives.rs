@@ -8,7 +8,7 @@ use rand::RngCore;
 use snow::params::{CipherChoice, DHChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver, RingResolver};
 
-use interop_proxy::noise::x25519;
+use interop_proxy::noise::{x25519, Initiator, Keypair, Responder};
 
 /// One resolver's figures; `None` where the resolver lacks the primitive.
 #[derive(Clone, Debug, Default)]
@@ -193,4 +193,51 @@ fn cpu_per_call(each: Duration, mut f: impl FnMut()) -> anyhow::Result<f64> {
             return Ok(used.as_secs_f64() * 1e6 / calls as f64);
         }
     }
+}
+
+/// One whole transcript in this thread, both roles, with the proxy's own handshake code:
+/// XX, or IK when `ik`. Returns nothing; the caller times it.
+fn transcript(ik: bool, client: &Keypair, server: &Keypair) -> anyhow::Result<()> {
+    let prologue = *b"WA\x06\x03";
+    let pin = ik.then_some(server.public);
+    let mut init = Initiator::new(prologue, client.clone(), pin);
+    let mut resp = Responder::new(prologue, server.clone());
+    let hello = init.client_hello(b"payload")?;
+    resp.read_client_hello(&hello)?;
+    let server_hello = resp.server_hello(if ik { b"" } else { b"chain" })?;
+    init.read_server_hello(&server_hello)?;
+    if let Some(finish) = init.client_finish(b"payload")? {
+        resp.read_client_finish(&finish)?;
+    }
+    std::hint::black_box((init.into_transport()?, resp.into_transport()?));
+    Ok(())
+}
+
+/// The proxy's handshake work for one login with no sockets, in thread CPU µs: its
+/// client-leg responder (XX, or IK when `ik`), its upstream IK initiator and the
+/// derivation of the device's upstream key. Each transcript is split evenly between its
+/// two roles (the same operations on each side), so the proxy's share is half of a
+/// client-leg transcript plus half of an IK one plus one key generation. What a login
+/// costs in situ beyond this is what sockets, the runtime and the second connection
+/// add: the part of the login the proxy's I/O path controls.
+pub fn proxy_handshake_thread_cpu(
+    each: Duration,
+    ik: bool,
+    cost: &X25519Cost,
+) -> anyhow::Result<f64> {
+    let (client, server) = (Keypair::generate(), Keypair::generate());
+    let mut failed = None;
+    let mut run = |pattern_ik: bool| {
+        cpu_per_call(each, || {
+            if let Err(e) = transcript(pattern_ik, &client, &server) {
+                failed.get_or_insert(e);
+            }
+        })
+    };
+    let client_leg = run(ik)?;
+    let upstream = run(true)?;
+    if let Some(e) = failed {
+        return Err(e.context("an in-process transcript failed"));
+    }
+    Ok(client_leg / 2.0 + upstream / 2.0 + cost.keygen_us)
 }

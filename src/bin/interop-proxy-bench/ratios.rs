@@ -43,6 +43,21 @@ pub(crate) fn print_ratios(out: &BTreeMap<String, Value>) {
             "<= 1.25",
         ),
         (
+            "handshake xx: proxy's handshake code alone, us",
+            get("handshake", "protocol_floor_us_per_login"),
+            "",
+        ),
+        (
+            "handshake xx: (proxy - plain relay) / handshake code",
+            get("handshake", "added_cpu_ratio_to_protocol_floor"),
+            "",
+        ),
+        (
+            "handshake ik: (proxy - plain relay) / handshake code",
+            get("handshake", "added_cpu_ratio_to_protocol_floor_ik"),
+            "",
+        ),
+        (
             "handshake xx: sessions/s proxy / direct",
             get("handshake", "sessions_per_s_ratio_to_direct_xx"),
             "",

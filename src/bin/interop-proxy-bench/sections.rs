@@ -109,6 +109,10 @@ pub(crate) fn handshake_section(
             s.push("floor/patterns", cost.floor(if ik { 8 } else { 7 }, 3));
             s.push("floor/dh", cost.dh_us);
             s.push("floor/keygen", cost.keygen_us);
+            s.push(
+                "floor/protocol",
+                primitives::proxy_handshake_thread_cpu(plan.floor_time, ik, &cost)?,
+            );
             for target in targets {
                 let h = runtime.block_on(workload::handshakes(
                     target,
@@ -149,6 +153,8 @@ pub(crate) fn handshake_section(
         let floor = s.stat("floor/patterns");
         let added = s.stat("added");
         let added_ratio = s.ratio("added", "floor/patterns");
+        let protocol = s.stat("floor/protocol");
+        let protocol_ratio = s.ratio("added", "floor/protocol");
         table.add(
             &format!("handshake {label}: X25519 floor of its patterns, thread CPU us"),
             "1 core",
@@ -164,6 +170,16 @@ pub(crate) fn handshake_section(
             "proxy",
             added_ratio,
         );
+        table.add(
+            &format!("handshake {label}: proxy's handshake code, no sockets, thread CPU us"),
+            "1 core",
+            protocol,
+        );
+        table.add(
+            &format!("handshake {label}: (proxy - plain relay) / handshake code"),
+            "proxy",
+            protocol_ratio,
+        );
         section[label] = per;
         let suffix = if ik { "_ik" } else { "" };
         let key = format!("proxy_cpu_us_per_session{suffix}");
@@ -174,6 +190,8 @@ pub(crate) fn handshake_section(
         section[format!("added_cpu_us_per_login{suffix}")] = num(added.median);
         section[format!("patterns_floor_us_per_login{suffix}")] = num(floor.median);
         section[format!("added_cpu_ratio_to_patterns_floor{suffix}")] = num(added_ratio.median);
+        section[format!("protocol_floor_us_per_login{suffix}")] = num(protocol.median);
+        section[format!("added_cpu_ratio_to_protocol_floor{suffix}")] = num(protocol_ratio.median);
         if !ik {
             section["x25519_floor_us_per_session"] = num(s.stat("floor/issue").median);
             section["floors_for_actual_patterns"] = json!({
