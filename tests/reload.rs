@@ -200,6 +200,24 @@ impl Proxy {
         }
     }
 
+    /// The key and chain in force, with another capability profile.
+    fn same_key(&self, caps_name: &'static str) -> Material {
+        let static_key =
+            Keypair::from_secret(SecretKey::read_file(&self.mounted().join("static.key")).unwrap());
+        let chain = base64::engine::general_purpose::STANDARD
+            .decode(
+                std::fs::read_to_string(self.mounted().join("chain.b64"))
+                    .unwrap()
+                    .trim(),
+            )
+            .unwrap();
+        Material {
+            static_key,
+            chain,
+            caps_name,
+        }
+    }
+
     /// Material with a new key and its chain, from the same provider.
     fn rotated(&self, caps_name: &'static str) -> Material {
         let static_key = Keypair::generate();
@@ -323,19 +341,7 @@ async fn a_capabilities_change_reaches_new_sessions_only() {
     let (mut old, _) = proxy.login(1).await;
     let old_ver = proxy.advertised_ver(&mut old, 1, "p1").await;
 
-    let same_key = Material {
-        static_key: Keypair::from_secret(
-            SecretKey::read_file(&proxy.mounted().join("static.key")).unwrap(),
-        ),
-        chain: base64::engine::general_purpose::STANDARD
-            .decode(
-                std::fs::read_to_string(proxy.mounted().join("chain.b64"))
-                    .unwrap()
-                    .trim(),
-            )
-            .unwrap(),
-        caps_name: "Example 1.1",
-    };
+    let same_key = proxy.same_key("Example 1.1");
     proxy.write_material(&same_key);
     proxy
         .reloads_reach("ok", 1.0, Duration::from_secs(10))
@@ -383,19 +389,7 @@ async fn returning_devices_are_kept_over_a_reload_unless_the_key_changed() {
     assert_eq!(proxy.metric(&hit).await, 1.0);
 
     // The same key and chain, another capability profile.
-    let same_key = Material {
-        static_key: Keypair::from_secret(
-            SecretKey::read_file(&proxy.mounted().join("static.key")).unwrap(),
-        ),
-        chain: base64::engine::general_purpose::STANDARD
-            .decode(
-                std::fs::read_to_string(proxy.mounted().join("chain.b64"))
-                    .unwrap()
-                    .trim(),
-            )
-            .unwrap(),
-        caps_name: "Example 1.1",
-    };
+    let same_key = proxy.same_key("Example 1.1");
     proxy.write_material(&same_key);
     proxy.hangup();
     proxy.reloads_reach("ok", 1.0, WAIT).await;
