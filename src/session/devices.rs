@@ -14,6 +14,12 @@
 //! cannot fill it. Each entry says which keys it was computed with and is used only
 //! with those. The cache lives in [`super::Shared`] and is carried over a reload only
 //! when the proxy's static key and the key seed stay the same.
+//!
+//! The client leg's result is looked up before the hello is authenticated, so a login
+//! that names a kept device key is a DH faster. That tells only someone who already
+//! knows the device's static public key whether it logged in here recently, and no
+//! one else learns that key: it travels encrypted in the handshake, and the server is
+//! shown the derived key instead.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
