@@ -24,6 +24,7 @@
 //!
 //! - [`caps`]: capability profiles, rules, XEP-0115 verification strings, the lookup.
 //! - `auth`: the client's JWT and product, checked before any upstream exists.
+//! - `bounded`: the bounded LRU behind what is kept of returning devices and tokens.
 //! - [`config`]: defaults, the TOML file and `INTEROP_PROXY_*` variables, validated.
 //! - [`metrics`]: every metric, described in one place.
 //! - `admin`: `/metrics`, `/live`, `/ready`.
@@ -49,6 +50,7 @@
 pub(crate) mod admin;
 pub mod app;
 pub(crate) mod auth;
+pub(crate) mod bounded;
 pub mod caps;
 pub mod config;
 #[cfg(feature = "demo")]

@@ -10,11 +10,9 @@
 //! `aud`, `nbf` and the signature do not change for the same bytes. Bounded, least
 //! recently used first out, like the returning devices themselves.
 
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-
-use lru::LruCache;
 use sha2::{Digest, Sha256};
+
+use crate::bounded::Bounded;
 
 /// What a full check of one token found.
 #[derive(Clone, Copy)]
@@ -26,7 +24,7 @@ struct Entry {
 
 /// The bounded set of verified tokens.
 pub struct Verified {
-    entries: Option<Mutex<LruCache<[u8; 32], Entry>>>,
+    entries: Bounded<TokenDigest, Entry>,
 }
 
 /// A token's key in the set.
@@ -36,7 +34,7 @@ impl Verified {
     /// Holds up to `capacity` tokens; 0 keeps none.
     pub fn new(capacity: usize) -> Self {
         Self {
-            entries: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
+            entries: Bounded::new(capacity),
         }
     }
 
@@ -55,33 +53,29 @@ impl Verified {
         now: u64,
         leeway: u64,
     ) -> bool {
-        let Some(entries) = self.entries.as_ref() else {
-            return false;
-        };
-        let mut entries = entries.lock().expect("not poisoned");
-        match entries.get(token).copied() {
-            Some(e) if e.generation == generation && e.account == account => {
-                // jsonwebtoken's rule: expired once `exp` is before now less the leeway.
-                if e.exp >= now.saturating_sub(leeway) {
-                    return true;
+        self.entries
+            .with(|entries| match entries.get(token).copied() {
+                Some(e) if e.generation == generation && e.account == account => {
+                    // jsonwebtoken's rule: expired once `exp` is before now less the leeway.
+                    if e.exp >= now.saturating_sub(leeway) {
+                        return true;
+                    }
+                    entries.pop(token);
+                    false
                 }
-                entries.pop(token);
-                false
-            }
-            Some(_) | None => false,
-        }
+                Some(_) | None => false,
+            })
+            .unwrap_or(false)
     }
 
     /// Keeps a token the full check passed.
     pub fn remember(&self, token: TokenDigest, account: u64, exp: u64, generation: u64) {
-        if let Some(entries) = self.entries.as_ref() {
-            let entry = Entry {
-                account,
-                exp,
-                generation,
-            };
-            entries.lock().expect("not poisoned").push(token, entry);
-        }
+        let entry = Entry {
+            account,
+            exp,
+            generation,
+        };
+        self.entries.with(|e| e.push(token, entry));
     }
 }
 

@@ -231,14 +231,6 @@ impl FrameWriter {
         self.inner.write_all(bytes).await
     }
 
-    /// Writes one frame holding `body`.
-    pub async fn write_frame(&mut self, body: &[u8]) -> std::io::Result<()> {
-        let mut out = BytesMut::with_capacity(3 + body.len());
-        put_header(&mut out, body.len());
-        out.extend_from_slice(body);
-        self.inner.write_all(&out).await
-    }
-
     /// Encodes a protobuf message into one frame (handshake messages).
     pub async fn write_message<M: prost::Message>(&mut self, message: &M) -> std::io::Result<()> {
         self.write_message_after(&[], message).await

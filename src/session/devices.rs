@@ -21,11 +21,9 @@
 //! one else learns that key: it travels encrypted in the handshake, and the server is
 //! shown the derived key instead.
 
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-
-use lru::LruCache;
 use zeroize::Zeroizing;
+
+use crate::bounded::Bounded;
 
 use crate::noise::Keypair;
 
@@ -46,62 +44,54 @@ pub struct Device {
 
 /// The bounded cache, keyed by the device's Noise static key.
 pub struct Devices {
-    entries: Option<Mutex<LruCache<[u8; 32], Device>>>,
+    entries: Bounded<[u8; 32], Device>,
 }
 
 impl Devices {
     /// Holds up to `capacity` devices; 0 keeps none.
     pub fn new(capacity: usize) -> Self {
         Self {
-            entries: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
+            entries: Bounded::new(capacity),
         }
     }
 
     /// What the last login of `device` left, if it is still here; counted as a hit or
     /// a miss.
     pub fn get(&self, device: &[u8; 32]) -> Option<Device> {
-        let entries = self.entries.as_ref()?;
-        let found = entries.lock().expect("not poisoned").get(device).cloned();
+        let found = self.entries.with(|e| e.get(device).cloned())?;
         crate::metrics::returning_device(found.is_some());
         found
     }
 
     /// The client leg's static-static DH of `device`, if known.
     pub fn client_ss(&self, device: &[u8; 32]) -> Option<Secret> {
-        let entries = self.entries.as_ref()?;
-        let entries = entries.lock().expect("not poisoned");
-        entries.peek(device)?.client_ss.clone()
+        self.entries
+            .with(|e| e.peek(device)?.client_ss.clone())
+            .flatten()
     }
 
     /// Keeps what an authenticated login of `device` computed. The entry it pushes
     /// out, if any, is dropped here, and dropping wipes its secrets.
     pub fn remember(&self, device: [u8; 32], entry: Device) {
-        let Some(entries) = self.entries.as_ref() else {
-            return;
-        };
-        let evicted = entries.lock().expect("not poisoned").push(device, entry);
-        drop(evicted);
+        self.entries.with(|e| drop(e.push(device, entry)));
     }
 
     /// Devices held now.
     pub fn len(&self) -> usize {
-        self.entries
-            .as_ref()
-            .map_or(0, |e| e.lock().expect("not poisoned").len())
+        self.entries.with(|e| e.len()).unwrap_or(0)
     }
 
     /// Moves `old`'s entries in (newest kept first, up to this cache's bound). The
     /// caller does this only when the keys the entries were computed with are the same.
     pub fn adopt(&self, old: &Devices) {
-        let (Some(new), Some(old)) = (self.entries.as_ref(), old.entries.as_ref()) else {
-            return;
-        };
-        let mut old = old.lock().expect("not poisoned");
-        let mut new = new.lock().expect("not poisoned");
-        // Oldest first, so the most recent end up most recent here too.
-        while let Some((device, entry)) = old.pop_lru() {
-            drop(new.push(device, entry));
-        }
+        old.entries.with(|old| {
+            self.entries.with(|new| {
+                // Oldest first, so the most recent end up most recent here too.
+                while let Some((device, entry)) = old.pop_lru() {
+                    drop(new.push(device, entry));
+                }
+            })
+        });
     }
 }
 
