@@ -109,6 +109,13 @@ impl WireStr {
 }
 
 impl Str {
+    /// What the decoder puts where a string goes before reading the string into it.
+    pub(super) const SLOT: Str = Str(StrRepr::Token {
+        text: "",
+        wire: [0, 0],
+        len: 1,
+    });
+
     /// A string the proxy creates.
     pub fn new(s: &str) -> Self {
         Str(StrRepr::New {
@@ -245,6 +252,14 @@ pub struct Attr {
     pub value: Value,
 }
 
+impl Attr {
+    /// What the decoder appends before reading an attribute into it.
+    pub(super) const SLOT: Attr = Attr {
+        key: Str::SLOT,
+        value: Value::Str(Str::SLOT),
+    };
+}
+
 /// The width a list's count was written with: `F8` (u8) or `F9` (u16). Kept so that a
 /// re-written list keeps its form; a `Short` list that grows past 255 becomes `Long`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -301,6 +316,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// What the decoder puts where a node goes before reading the node into it.
+    pub(super) const SLOT: Node = Node {
+        tag: Str::SLOT,
+        attrs: Vec::new(),
+        content: Content::None,
+        width: ListWidth::Short,
+    };
+
     /// A node the proxy creates, with no attributes and no content.
     pub fn new(tag: &str) -> Self {
         Node {
