@@ -181,10 +181,7 @@ impl Reader<'_> {
         let start = self.pos;
         match self.u8()? {
             b @ (tag::INTEROP_JID..=tag::AD_JID | tag::JID_PAIR) => self.jid(b, out),
-            b => match out {
-                Value::Str(s) => self.string(start, b, s),
-                Value::Jid(_) => self.string(start, b, value_str(out)),
-            },
+            b => self.string(start, b, value_str(out)),
         }
     }
 
