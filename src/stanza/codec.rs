@@ -50,6 +50,15 @@ pub(super) enum Root {
     Binary(binary::Node),
 }
 
+impl Root {
+    fn kind(&self) -> Kind {
+        match self {
+            Root::Xml { element, .. } => Kind::from_root_name(element.name()),
+            Root::Binary(node) => Kind::from_root_name(&node.tag.as_text()),
+        }
+    }
+}
+
 /// A node the proxy builds once (a profile's `<c>`, its disco answer), held in both
 /// encodings' forms, so that adding it to a stanza costs a clone and not a conversion.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,10 +113,7 @@ impl Stanza {
     }
 
     fn built(root: Root) -> Self {
-        let kind = match &root {
-            Root::Xml { element, .. } => Kind::from_root_name(element.name()),
-            Root::Binary(node) => Kind::from_root_name(&node.tag.as_text()),
-        };
+        let kind = root.kind();
         Stanza(Box::new(Parts {
             root,
             kind,
@@ -121,6 +127,27 @@ impl Stanza {
         let mut s = Self::built(root);
         s.0.wire = Some((encoding, body));
         s
+    }
+
+    /// A binary stanza that `read` decodes from `body` straight into the stanza's box,
+    /// so the tree is never moved after it is read (why: `binary::decode::decode_into`).
+    pub(super) fn read_binary(
+        encoding: WireEncoding,
+        body: Bytes,
+        read: impl FnOnce(&Bytes, &mut binary::Node) -> Result<(), StanzaError>,
+    ) -> Result<Self, StanzaError> {
+        let mut parts = Box::new(Parts {
+            root: Root::Binary(binary::Node::SLOT),
+            kind: Kind::Other,
+            wire: None,
+            modified: false,
+        });
+        if let Root::Binary(node) = &mut parts.root {
+            read(&body, node)?;
+        }
+        parts.kind = parts.root.kind();
+        parts.wire = Some((encoding, body));
+        Ok(Stanza(parts))
     }
 
     pub fn kind(&self) -> Kind {

@@ -30,7 +30,6 @@ pub use tokens::{dictionary, Dictionary};
 
 use super::body::frame_body;
 use super::codec::{Root, Stanza, StanzaCodec, WireEncoding};
-use super::kind::Kind;
 use super::{Limits, StanzaError};
 use bytes::{Bytes, BytesMut};
 
@@ -83,19 +82,11 @@ impl std::fmt::Debug for BinaryCodec {
 impl StanzaCodec for BinaryCodec {
     fn decode(&self, plaintext: Bytes) -> Result<Stanza, StanzaError> {
         let body = frame_body(plaintext, &self.limits)?;
-        // The tree is read straight into the stanza's box (see `decode::decode_into`).
-        let mut stanza = Stanza::received(
-            Root::Binary(Node::SLOT),
+        Stanza::read_binary(
             WireEncoding::Binary(self.dict.version()),
-            Bytes::new(),
-        );
-        let Root::Binary(node) = &mut stanza.0.root else {
-            unreachable!("just written")
-        };
-        decode::decode_into(&body, self.dict, self.leg, &self.limits, node)?;
-        stanza.0.kind = Kind::from_root_name(&node.tag.as_text());
-        stanza.0.wire = Some((WireEncoding::Binary(self.dict.version()), body));
-        Ok(stanza)
+            body,
+            |body, node| decode::decode_into(body, self.dict, self.leg, &self.limits, node),
+        )
     }
 
     fn encode(&self, stanza: &Stanza, out: &mut BytesMut) -> Result<(), StanzaError> {

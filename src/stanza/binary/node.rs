@@ -317,7 +317,7 @@ pub struct Node {
 
 impl Node {
     /// What the decoder puts where a node goes before reading the node into it.
-    pub(super) const SLOT: Node = Node {
+    pub(in crate::stanza) const SLOT: Node = Node {
         tag: Str::SLOT,
         attrs: Vec::new(),
         content: Content::None,
