@@ -36,6 +36,12 @@
 //!
 //! It also measures the primitives' own speed on one core through snow's resolvers.
 
+/// The proxy's allocator, as in the `interop-proxy` binary: the proxy measured here runs
+/// in this binary's `child proxy`.
+#[cfg(all(feature = "jemalloc", target_os = "linux"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod child;
 mod driver;
 mod fleet;
