@@ -231,6 +231,12 @@ impl FrameWriter {
         self.inner.write_all(bytes).await
     }
 
+    /// Writes what the socket takes now, without waiting; `WouldBlock` when it takes
+    /// nothing.
+    pub fn try_write_raw(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.inner.try_write(bytes)
+    }
+
     /// Encodes a protobuf message into one frame (handshake messages).
     pub async fn write_message<M: prost::Message>(&mut self, message: &M) -> std::io::Result<()> {
         self.write_message_after(&[], message).await

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use super::cipher::SendCipher;
 use super::symmetric::TAG_LEN;
@@ -152,6 +152,28 @@ impl Sink {
             self.failed = true;
         }
         result
+    }
+
+    /// Writes as much of the batch as the socket takes now, without waiting; true once
+    /// all of it is written (its memory released), false when the socket is full and
+    /// the rest waits for [`Self::flush`].
+    pub fn try_flush(&mut self) -> std::io::Result<bool> {
+        while !self.pending.is_empty() {
+            match self.writer.try_write_raw(&self.pending) {
+                Ok(0) => {
+                    self.failed = true;
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => self.pending.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+        self.pending = BytesMut::new();
+        Ok(true)
     }
 
     /// Whether a write to this side has failed.

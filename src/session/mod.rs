@@ -8,6 +8,7 @@ mod context;
 pub mod devices;
 pub mod error;
 mod relay;
+mod stop;
 mod upstream;
 
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
-use tokio::sync::{watch, Mutex};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::frame::FrameReader;
@@ -18,6 +18,7 @@ use crate::stanza::{SessionCodecs, StanzaCodec};
 
 use super::close::Outcome;
 use super::error::{SessionError, Side, Timeout};
+use super::stop::Stop;
 use super::SessionLimits;
 
 /// How long a closing session may spend, all waits together, on its last writes and on
@@ -53,7 +54,7 @@ pub(super) async fn relay(
 ) -> Outcome {
     let relay = Relay {
         cause: SyncMutex::new(None),
-        stop: watch::channel(false).0,
+        stop: Stop::default(),
         base: Instant::now(),
         last_activity_ms: AtomicU64::new(0),
         write_stall: limits.idle_timeout,
@@ -81,11 +82,10 @@ pub(super) async fn relay(
         // Pinned in place and joined by reference: joining by value would store each
         // future twice in the session's state, which is most of an idle session's memory.
         tokio::pin!(to_server, to_client, watchdog);
-        let mut stopped = relay.stop.subscribe();
         tokio::select! {
             _ = async { tokio::join!(&mut to_server, &mut to_client, &mut watchdog) } => {}
             _ = async {
-                let _ = stopped.wait_for(|s| *s).await;
+                relay.stop.raised().await;
                 tokio::time::sleep_until(relay.close_by()).await;
             } => {}
         }
@@ -146,7 +146,28 @@ fn queue_error(e: QueueError, from: Side, to: Side) -> SessionError {
 /// reads nothing for `stall` (`limits.idle_timeout`) ends the session: it would
 /// otherwise hold it, and the other side's reads, for as long as it keeps its socket
 /// open, even while its own stanzas keep the session from counting as idle.
+///
+/// Most flushes find the lock free and the socket's buffer with room, and end in one
+/// `write` without awaiting; only the rest wait, boxed, so that the waiting (the lock,
+/// the write timeout) is not part of every direction's state, which an idle session
+/// keeps for its whole life.
 async fn flush(sink: &Mutex<Sink>, side: Side, stall: Duration) -> Result<(), SessionError> {
+    if let Ok(mut now) = sink.try_lock() {
+        match now.try_flush() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(_) => return Err(SessionError::Closed(side)),
+        }
+    }
+    Box::pin(flush_waiting(sink, side, stall)).await
+}
+
+/// [`flush`] once the lock is taken or the socket is full.
+async fn flush_waiting(
+    sink: &Mutex<Sink>,
+    side: Side,
+    stall: Duration,
+) -> Result<(), SessionError> {
     let mut sink = sink.lock().await;
     if sink.pending_len() == 0 {
         return Ok(());
@@ -168,7 +189,7 @@ struct Relay {
     /// The first reason to stop, and when it came; later ones are consequences.
     cause: SyncMutex<Option<(SessionError, Instant)>>,
     /// Tells every part to stop reading.
-    stop: watch::Sender<bool>,
+    stop: Stop,
     /// Origin of `last_activity_ms`.
     base: Instant,
     /// When a frame last arrived from either side, in ms after `base`.
@@ -195,7 +216,7 @@ impl Relay {
             *cause = Some((error, Instant::now()));
         }
         drop(cause);
-        self.stop.send_replace(true);
+        self.stop.raise();
     }
 
     /// Relays one direction until the stop signal or an error. Each stanza is written
@@ -216,7 +237,6 @@ impl Relay {
             Direction::ToServer => (Side::Client, Side::Upstream),
             Direction::ToClient => (Side::Upstream, Side::Client),
         };
-        let mut stop = self.stop.subscribe();
         // Read instants of the stanzas in the current batch, for the relay histogram.
         let mut batch: Vec<Instant> = Vec::new();
         // Whether the batch put anything into either sink, so that a flush, and the lock
@@ -234,13 +254,13 @@ impl Relay {
                     }
                     tokio::select! {
                         biased;
-                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                        () = self.stop.raised() => return Ok(()),
                         () = pipeline.ready() => {}
                     }
                 }
                 let frame = tokio::select! {
                     biased;
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                    () = self.stop.raised() => return Ok(()),
                     frame = reader.next_frame() => frame,
                 };
                 let mut frame = frame
@@ -300,7 +320,6 @@ impl Relay {
     /// Ends the session when no frame arrived for `idle`, or when the drain's grace
     /// passed; returns when anything else stopped the session.
     async fn watchdog(&self, idle: Duration, drain: &PhaseView) {
-        let mut stop = self.stop.subscribe();
         loop {
             let last =
                 self.base + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
@@ -310,7 +329,7 @@ impl Relay {
                 return;
             }
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
+                () = self.stop.raised() => return,
                 _ = drain.grace_expired() => {
                     self.finish(SessionError::Shutdown);
                     return;

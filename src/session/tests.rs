@@ -214,3 +214,45 @@ async fn a_pending_step_stops_reads_from_its_side_while_the_other_direction_flow
     let outcome = tokio::time::timeout(T, relayed).await.unwrap().unwrap();
     assert_eq!(outcome.reason, CloseReason::ClientClosed);
 }
+
+/// The relay's flush writes without waiting while the socket has room; once it is full,
+/// what the socket did not take stays queued, whole, for the waiting flush.
+#[tokio::test]
+async fn a_flush_the_socket_cannot_take_now_keeps_the_rest_for_later() {
+    let codecs = SessionCodecs::new(Encoding::Xml, 6, 3, Limits::default()).unwrap();
+    let ((_reader, _recv, sink), _peer, mut peer_rx) =
+        leg(5, codecs.to_client.clone(), codecs.to_server.clone()).await;
+    let mut sink = sink.into_inner();
+    let mut sent = 0usize;
+    // The peer reads nothing, so the kernel's buffers fill.
+    loop {
+        for _ in 0..64 {
+            sink.queue(&stanza("message", &sent.to_string())).unwrap();
+            sent += 1;
+        }
+        if !sink.try_flush().unwrap() {
+            break;
+        }
+        assert_eq!(sink.pending_len(), 0, "written in full");
+        assert!(sent < 10_000_000, "the socket never filled");
+    }
+    assert!(sink.pending_len() > 0);
+    let (flushed, received) = tokio::join!(sink.flush(), async {
+        let mut ids = Vec::new();
+        while ids.len() < sent {
+            ids.push(
+                peer_rx
+                    .recv()
+                    .await
+                    .expect("a stanza")
+                    .attr("id")
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        ids
+    });
+    flushed.unwrap();
+    let expected: Vec<String> = (0..sent).map(|i| i.to_string()).collect();
+    assert_eq!(received, expected, "every stanza, once, in order");
+}
