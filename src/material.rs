@@ -16,6 +16,7 @@ use crate::noise::{cert, Keypair, SecretKey};
 use crate::session::devices::Devices;
 use crate::session::{SessionLimits, Shared, Signals, StanzaSettings, UpstreamSettings};
 use crate::stanza::Limits as StanzaLimits;
+use crate::transport::resolve::Resolver;
 use crate::transport::WireVersion;
 
 /// Reads the key files and turns the configuration into what sessions share.
@@ -131,7 +132,7 @@ pub fn load_shared_except(
         versions: config.client.versions.iter().map(version).collect(),
         client_proxy_protocol: config.client.proxy_protocol,
         upstream: UpstreamSettings {
-            addr,
+            addr: Resolver::new(addr),
             root_key: config.upstream.root_key,
             server_key: RwLock::new(config.upstream.server_key),
             key_seed,

@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::caps::Caps;
 use crate::noise::{Keypair, SecretKey};
 use crate::stanza::{Encoding, Limits as StanzaLimits, SessionCodecs};
+use crate::transport::resolve::Resolver;
 use crate::transport::WireVersion;
 
 use super::devices::Devices;
@@ -43,8 +44,8 @@ pub struct Shared {
 
 /// The upstream half's settings.
 pub struct UpstreamSettings {
-    /// `host:port` of the WhatsApp server.
-    pub addr: String,
+    /// `host:port` of the WhatsApp server, and its addresses.
+    pub addr: Resolver,
     /// The key that signs intermediates of the server's chain.
     pub root_key: [u8; 32],
     /// The server's static key for IK: configured, or learnt from the last verified chain.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
+use super::resolve::Resolver;
+
 /// The client listener's accept queue: Linux's default `somaxconn`, which also caps it.
 /// After a rollout every client of a pod reconnects at once; connections that find the
 /// queue full are dropped by the kernel and come back only after the client's SYN
@@ -79,16 +81,32 @@ pub fn bind_listener(addr: SocketAddr, save_syns: bool) -> std::io::Result<TcpLi
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// Dials `addr` (`host:port`) within `timeout`, with TCP_NODELAY for the same reason as
-/// the listener. A timeout is an error of kind `TimedOut`.
-pub async fn dial(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(connected) => connected?,
+/// Dials `upstream` within `timeout`, each of its addresses in turn, with TCP_NODELAY for
+/// the same reason as the listener. A timeout is an error of kind `TimedOut`; a dial that
+/// reaches no address makes the resolver look the name up again next time.
+pub async fn dial(upstream: &Resolver, timeout: Duration) -> std::io::Result<TcpStream> {
+    let attempt = async {
+        let mut last = None;
+        for addr in upstream.addrs().await?.iter() {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()))
+    };
+    let stream = match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            upstream.forget();
+            return Err(e);
+        }
         Err(_) => {
+            upstream.forget();
             return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "connect timeout",
-            ))
+            ));
         }
     };
     let _ = stream.set_nodelay(true);

@@ -4,6 +4,7 @@
 
 mod accept;
 pub mod proxy_protocol;
+pub mod resolve;
 pub mod signals;
 
 pub use accept::{accept_loop, bind_listener, dial};
