@@ -40,11 +40,6 @@ impl Resolver {
         }
     }
 
-    /// `host:port` as configured.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The addresses to dial, in the resolver's order.
     pub async fn addrs(&self) -> std::io::Result<Arc<[SocketAddr]>> {
         if let Some(literal) = &self.literal {
