@@ -146,6 +146,20 @@ impl PhaseView {
         tokio::time::sleep_until(deadline).await;
     }
 
+    /// The drain's deadline once draining began, marking the phase seen, so that
+    /// [`changed`](Self::changed) waits for the next move. For a waiter that keeps its
+    /// own timer: the watchdog of every session folds the grace into its idle timer
+    /// rather than holding a second timer and a `wait_for` future for its whole life.
+    pub fn seen_deadline(&mut self) -> Option<Instant> {
+        self.rx.borrow_and_update().deadline()
+    }
+
+    /// Resolves when the phase moved on after the last [`seen_deadline`](Self::seen_deadline);
+    /// `false` at once when it never will (the lifecycle is gone).
+    pub async fn changed(&mut self) -> bool {
+        self.rx.changed().await.is_ok()
+    }
+
     /// The drain's deadline, waiting for the drain to begin; pending for ever when the
     /// lifecycle is gone without draining.
     async fn wait_deadline(&self) -> Instant {
@@ -203,6 +217,22 @@ mod tests {
         lifecycle.start_drain(Duration::from_secs(5));
         let expired = waiter.await.unwrap();
         assert_eq!(expired - start, Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_seen_phase_waits_for_the_next_move_only() {
+        let lifecycle = Lifecycle::new();
+        let mut view = lifecycle.view();
+        assert_eq!(view.seen_deadline(), None);
+        let early = tokio::time::timeout(Duration::from_secs(1), view.changed()).await;
+        assert!(early.is_err(), "nothing moved since it was seen");
+        lifecycle.start_drain(Duration::from_secs(5));
+        // A move made before the wait begins is not missed.
+        assert!(view.changed().await);
+        let deadline = view.seen_deadline().expect("draining");
+        assert_eq!(deadline, Instant::now() + Duration::from_secs(5));
+        drop(lifecycle);
+        assert!(!view.changed().await, "an owner gone moves nothing more");
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::time::Instant;
-use tracing::{info, info_span, Instrument};
+use tracing::{debug_span, info, Instrument};
 
 use crate::frame::{FrameReader, FrameWriter};
 use crate::lifecycle::PhaseView;
@@ -80,7 +80,11 @@ pub async fn run_session(
     phase: PhaseView,
 ) {
     let id = next_session_id();
-    let span = info_span!("session", id, outcome = tracing::field::Empty);
+    // A debug span: at `info` the one line below carries the id itself, and an enabled
+    // span is a registry entry and formatted fields (about 385 bytes) that every idle
+    // session would hold for its whole life. At `debug` every line of the session is
+    // under it.
+    let span = debug_span!("session", id, outcome = tracing::field::Empty);
     async move {
         let _active = metrics::ActiveSession::new();
         let started = std::time::Instant::now();
@@ -93,6 +97,7 @@ pub async fn run_session(
         // One info line per session: its id, outcome and length, never who it was for
         // (addresses, JIDs and tokens stay at debug).
         info!(
+            session = id,
             outcome = outcome.reason.label(),
             duration_ms = started.elapsed().as_millis() as u64,
             "session ended"

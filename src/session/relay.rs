@@ -318,23 +318,32 @@ impl Relay {
     }
 
     /// Ends the session when no frame arrived for `idle`, or when the drain's grace
-    /// passed; returns when anything else stopped the session.
+    /// passed; returns when anything else stopped the session. One timer serves both
+    /// deadlines, and the drain is watched through the phase's change alone: this wait
+    /// is part of every idle session's memory for as long as it idles.
     async fn watchdog(&self, idle: Duration, drain: &PhaseView) {
+        let mut phase = drain.clone();
+        // Whether the phase can still move; once it cannot, only the timer is waited on.
+        let mut moving = true;
         loop {
+            let grace = phase.seen_deadline();
+            let now = Instant::now();
+            if grace.is_some_and(|grace| now >= grace) {
+                self.finish(SessionError::Shutdown);
+                return;
+            }
             let last =
                 self.base + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
             let deadline = last + idle;
-            if Instant::now() >= deadline {
+            if now >= deadline {
                 self.finish(SessionError::Timeout(Timeout::Idle));
                 return;
             }
+            let wake = grace.map_or(deadline, |grace| grace.min(deadline));
             tokio::select! {
                 () = self.stop.raised() => return,
-                _ = drain.grace_expired() => {
-                    self.finish(SessionError::Shutdown);
-                    return;
-                }
-                _ = tokio::time::sleep_until(deadline) => {}
+                still = phase.changed(), if moving && grace.is_none() => moving = still,
+                () = tokio::time::sleep_until(wake) => {}
             }
         }
     }
